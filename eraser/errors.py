@@ -1,0 +1,9 @@
+"""The one exception type that reaches a user as a message rather than a traceback."""
+
+
+class EraserError(Exception):
+    """A user-facing error.
+
+    Its message is a single line saying what was wrong and what to do about it; the CLI prints it
+    to stderr and exits with code 2.
+    """

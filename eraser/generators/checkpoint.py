@@ -1,0 +1,124 @@
+"""eraser's checkpoint directory: ``model.safetensors`` + ``config.json`` + ``provenance.json``.
+
+``config.json`` says how to rebuild the module (adapter kind, class, constructor arguments,
+latent shape) and which format version wrote it; ``provenance.json`` says where the weights came
+from and records their sha256, which loading verifies. Writing is atomic and never replaces an
+existing directory unless asked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eraser import __version__
+from eraser.errors import EraserError
+from eraser.generators.adapters import ADAPTERS
+from eraser.generators.base import Generator
+from eraser.generators.state import load_strict
+from eraser.io import atomic_dir, read_json, sha256_file, write_json
+
+FORMAT = "eraser.checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+
+
+def is_checkpoint(path: Path) -> bool:
+    cfg = path / "config.json"
+    if not (path.is_dir() and cfg.is_file()):
+        return False
+    try:
+        return read_json(cfg).get("format") == FORMAT
+    except (EraserError, AttributeError):
+        return False
+
+
+def save_checkpoint(
+    generator: Generator,
+    out_dir: str | Path,
+    provenance: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write ``generator`` as an eraser checkpoint directory at ``out_dir`` (atomically).
+
+    ``extra_files`` maps file names to text written beside the weights (licence notices).
+    """
+    import safetensors.torch
+
+    out_dir = Path(out_dir)
+    # clone() breaks storage sharing (tied weights), which safetensors refuses to write
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in generator.state_dict().items()}
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "role": "generator",
+        "kind": generator.kind,
+        **generator.config(),
+        "eraser_version": __version__,
+    }
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        safetensors.torch.save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        if hasattr(generator, "save_extra"):
+            generator.save_extra(tmp)
+        write_json(tmp / "config.json", config)
+        prov = {
+            **(provenance or {}),
+            "weights_sha256": sha256_file(tmp / WEIGHTS),
+            "eraser_version": __version__,
+        }
+        write_json(tmp / "provenance.json", prov)
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
+    return out_dir
+
+
+def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = True) -> Generator:
+    """Rebuild a generator from an eraser checkpoint directory, loading weights strictly.
+
+    With ``verify``, the weights' sha256 is checked against ``provenance.json``.
+    """
+    import safetensors.torch
+
+    path = Path(path)
+    config = read_json(path / "config.json", "checkpoint config")
+    if config.get("format") != FORMAT:
+        raise EraserError(f"{path}/config.json is not an eraser checkpoint config (no format {FORMAT!r})")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise EraserError(
+            f"{path} was written in checkpoint format {version}, newer than this eraser reads ({FORMAT_VERSION}); upgrade eraser"
+        )
+    if config.get("role", "generator") != "generator":
+        raise EraserError(f"{path} is a {config.get('role')} checkpoint, not a generator")
+    kind = config.get("kind")
+    if kind not in ADAPTERS:
+        raise EraserError(f"{path}/config.json names unknown generator kind {kind!r}; known: {', '.join(ADAPTERS)}")
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise EraserError(f"checkpoint {path} has no {WEIGHTS}; the directory is incomplete")
+    if verify:
+        check_weights_hash(path)
+    try:
+        generator = ADAPTERS[kind].from_config(config, path, name or str(path))
+    except KeyError as e:
+        raise EraserError(f"{path}/config.json lacks the field {e}; the checkpoint is incomplete") from None
+    try:
+        state = safetensors.torch.load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise EraserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt") from None
+    load_strict(generator.module, state, str(weights))
+    generator.module.eval()
+    return generator
+
+
+def check_weights_hash(path: Path) -> None:
+    """Compare model.safetensors with the sha256 recorded in provenance.json, if one is."""
+    prov_file = path / "provenance.json"
+    if not prov_file.is_file():
+        return
+    expected = read_json(prov_file, "provenance").get("weights_sha256")
+    if expected and sha256_file(path / WEIGHTS) != expected:
+        raise EraserError(
+            f"{path / WEIGHTS} does not match the sha256 in its provenance.json; the file is corrupt or was modified"
+        )
