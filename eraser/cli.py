@@ -141,6 +141,138 @@ def models(as_json: bool) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def _labeller_source(generator, kw, labeller_spec: str):
+    """Latents to label and a description of where they came from."""
+    from eraser.labelling.marks import load_marks
+
+    if kw["latents"] is None and kw["n"] is None and labeller_spec.startswith("marks:"):
+        marks = load_marks(labeller_spec.removeprefix("marks:"))
+        return marks.z, {"latents_from": labeller_spec}
+    z = _latents(generator, kw["n"], kw["seed"], kw["latents"])
+    src = {"latents_from": str(kw["latents"])} if kw["latents"] else {"n_sampled": len(z), "seed": kw["seed"]}
+    return z, src
+
+
+@cli.command()
+@generator_options
+@click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
+              help="clip:FEATURE[,model=..,pretrained=..,checkpoint=..], marks:PATH, or probe:NAME|PATH.")
+@click.option("--n", type=click.IntRange(min=1), default=None, help="Number of prior samples to label [default: 64].")
+@click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
+@click.option("--latents", type=click.Path(path_type=Path), default=None, help="A .npy file of latents to label instead.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Scores as JSON.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128)
+def label(**kw) -> None:
+    """Score samples for a feature with a labeller; write per-sample scores and decisions as JSON."""
+    from eraser.io import check_writable, write_json
+    from eraser.labelling import make_labeller
+    from eraser.labelling.workflow import save_npy, score_to_json
+
+    out: Path = kw.pop("out")
+    check_writable(out)
+    spec = kw.pop("labeller_spec")
+    device = kw["device"]
+    generator = _load_generator(kw)
+    labeller = make_labeller(spec, device=device)
+    z, src = _labeller_source(generator, kw, spec)
+    latents_out = out.with_name(out.stem + ".latents.npy")
+    doc = score_to_json(labeller, generator, z, {**src, "latents": latents_out.name}, kw["batch_size"])
+    save_npy(latents_out, z.numpy())
+    write_json(out, doc)
+    c = doc["counts"]
+    click.echo(f"labelled {len(z)} samples with {labeller.name}: {c['yes']} yes, {c['no']} no, "
+               f"{c['unlabelled']} unlabelled (feature rate {doc['feature_rate']:.1%}) -> {out}")
+
+
+@cli.group()
+def marks() -> None:
+    """Mark samples by eye: numbered grids to look at, and suggestions of what to mark next."""
+
+
+@marks.command("grid")
+@generator_options
+@click.option("--n", type=click.IntRange(min=1), default=480, help="Number of samples.")
+@click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
+@click.option("--feature", default="feature", help="Name of the feature being marked.")
+@click.option("--per-grid", type=click.IntRange(min=1), default=48, help="Samples per grid image.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for grids and the marks template.")
+def marks_grid(**kw) -> None:
+    """Write numbered sample grids and a marks.json template (all 'unsure') to fill in."""
+    from eraser.labelling.workflow import write_marking_grids
+
+    out, n, seed, feature, per_grid = (kw.pop(k) for k in ("out", "n", "seed", "feature", "per_grid"))
+    generator = _load_generator(kw)
+    z = generator.sample_latents(n, seed)
+    grids = write_marking_grids(generator, z, out, feature, per_grid)
+    click.echo(f"wrote {len(grids)} grids of {n} samples and {out / 'marks.json'}; set each label to yes/no/unsure")
+
+
+def _embedder_option(f):
+    return click.option("--embedder", default="inception-fid", show_default=True,
+                        help="Image embedder for the probe: inception-fid[@SIZE] or clip.")(f)
+
+
+def _make_embedder(spec: str, device: str):
+    from eraser.labelling.embedders import make_embedder
+
+    name, _, size = spec.partition("@")
+    d = {"name": name}
+    if size:
+        if not size.isdigit():
+            raise EraserError(f"embedder size in {spec!r} must be a number of pixels, e.g. inception-fid@299")
+        d["size"] = int(size)
+    return make_embedder(d, device)
+
+
+@marks.command("suggest")
+@generator_options
+@click.option("--marks", "marks_path", type=click.Path(path_type=Path), required=True, help="The marks so far.")
+@_embedder_option
+@click.option("--candidates", type=click.IntRange(min=1), default=1000, help="Fresh samples to choose from.")
+@click.option("--seed", type=int, default=1, help="Seed of the candidate draw (use a new one each round).")
+@click.option("--k", type=click.IntRange(min=1), default=48, help="How many samples to suggest.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the suggestions.")
+def marks_suggest(**kw) -> None:
+    """Suggest the samples a probe trained on your marks is least sure of: mark these next."""
+    from eraser.labelling.marks import load_marks
+    from eraser.labelling.workflow import suggest, write_marking_grids
+
+    out, marks_path, emb, n_cand, seed, k = (kw.pop(x) for x in ("out", "marks_path", "embedder", "candidates", "seed", "k"))
+    device = kw["device"]
+    generator = _load_generator(kw)
+    marks = load_marks(marks_path)
+    z, scores, fit = suggest(generator, marks, _make_embedder(emb, device), n_cand, seed, k)
+    write_marking_grids(generator, z, out, marks.feature)
+    click.echo(f"probe cross-validated AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} from {fit.n_yes} yes / {fit.n_no} no; "
+               f"{k} suggestions (scores {scores.min():.2f}–{scores.max():.2f}) in {out}")
+
+
+@cli.group()
+def probe() -> None:
+    """Probes: classifiers on image embeddings, trained from marks."""
+
+
+@probe.command("train")
+@generator_options
+@click.option("--marks", "marks_path", type=click.Path(path_type=Path), required=True, help="Marks to train from.")
+@_embedder_option
+@click.option("--C", "C", type=float, default=0.1, help="Inverse L2 strength of the logistic regression.")
+@click.option("--seed", type=int, default=0, help="Seed of the cross-validation folds.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new classifier folder.")
+def probe_train(**kw) -> None:
+    """Train a probe from marks; report its cross-validated AUC; save it for --labeller probe:PATH."""
+    from eraser.labelling.marks import load_marks
+    from eraser.labelling.workflow import save_probe_from_marks
+
+    out, marks_path, emb, C, seed = (kw.pop(x) for x in ("out", "marks_path", "embedder", "C", "seed"))
+    device = kw["device"]
+    generator = _load_generator(kw)
+    marks = load_marks(marks_path)
+    fit = save_probe_from_marks(out, generator, marks, _make_embedder(emb, device), str(marks_path), C=C, seed=seed)
+    click.echo(f"probe cross-validated AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} ({fit.folds} folds, "
+               f"{fit.n_yes} yes / {fit.n_no} no) -> {out}")
+
+
 # -- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and an exit code."""

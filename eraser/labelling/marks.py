@@ -1,0 +1,194 @@
+"""A person's marks: which samples carry the feature (yes / no / unsure), stored as JSON.
+
+Format (``"format": "eraser.marks"``, version 1)::
+
+    {
+      "format": "eraser.marks", "format_version": 1,
+      "feature": "eyeglasses",
+      "generator": "digiface-dcgan64",            # what the latents decode with
+      "latents": "digiface-eyeglasses.latents.npy",  # [M, latent_dim] float32, relative to this file
+      "latents_sha256": "…",                       # checked on load
+      "marks": [{"id": 0, "label": "no"}, {"id": 1, "label": "yes"}, …]
+    }
+
+``id`` is a row of the latents file; an entry may instead carry its latent inline as
+``"latent": [..]``. Labels are ``yes``, ``no`` or ``unsure``; every id appears at most once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from eraser.errors import EraserError
+from eraser.generators.base import Generator
+from eraser.io import atomic_path, read_json, sha256_file, write_json
+from eraser.labelling.base import Labeller
+
+FORMAT = "eraser.marks"
+FORMAT_VERSION = 1
+LABELS = ("yes", "no", "unsure")
+#: score of each label: 1 feature, 0 none, NaN no label
+LABEL_SCORE = {"yes": 1.0, "no": 0.0, "unsure": float("nan")}
+
+
+@dataclass
+class Marks:
+    """Marked samples: latents ``z`` ``[M, latent_dim]`` and one label per row."""
+
+    z: Tensor
+    labels: list[str]
+    feature: str = "feature"
+    generator: str | None = None
+    ids: list[int] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.z) != len(self.labels):
+            raise ValueError("one label per latent")
+        if not self.ids:
+            self.ids = list(range(len(self.labels)))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def counts(self) -> dict[str, int]:
+        return {lab: self.labels.count(lab) for lab in LABELS}
+
+    def scores(self) -> Tensor:
+        """``[M]``: 1 for yes, 0 for no, NaN for unsure."""
+        return torch.tensor([LABEL_SCORE[lab] for lab in self.labels], dtype=torch.float32)
+
+    def decided(self) -> tuple[Tensor, Tensor]:
+        """Latents and 0/1 labels of the yes/no marks only (unsure dropped): ``[K, D]``, ``[K]``."""
+        keep = [i for i, lab in enumerate(self.labels) if lab != "unsure"]
+        y = torch.tensor([1.0 if self.labels[i] == "yes" else 0.0 for i in keep])
+        return self.z[keep], y
+
+    def require_both(self, minimum: int = 1, purpose: str = "this") -> None:
+        """Refuse (one line) unless there are at least ``minimum`` yes and ``minimum`` no marks."""
+        c = self.counts()
+        if c["yes"] < minimum or c["no"] < minimum:
+            raise EraserError(
+                f"{purpose} needs at least {minimum} 'yes' and {minimum} 'no' marks for {self.feature!r}, "
+                f"but the marks have {c['yes']} yes and {c['no']} no; mark more samples"
+            )
+
+    def subset(self, rows) -> Marks:
+        rows = list(rows)
+        return Marks(self.z[rows], [self.labels[i] for i in rows], self.feature, self.generator,
+                     [self.ids[i] for i in rows], dict(self.meta))
+
+
+def load_marks(path: str | Path) -> Marks:
+    """Read and validate a marks file; every problem is reported as one line naming the file."""
+    path = Path(path)
+    doc = read_json(path, "marks file")
+    where = f"marks file {path}"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise EraserError(f"{where} is not an eraser marks file (expected \"format\": \"{FORMAT}\")")
+    if not isinstance(doc.get("format_version"), int) or doc["format_version"] > FORMAT_VERSION:
+        raise EraserError(f"{where} has format_version {doc.get('format_version')!r}; this eraser reads version {FORMAT_VERSION}")
+    entries = doc.get("marks")
+    if not isinstance(entries, list) or not entries:
+        raise EraserError(f"{where} has no \"marks\" list (or it is empty)")
+    table = None
+    if doc.get("latents") is not None:
+        lat_path = path.parent / str(doc["latents"])
+        if not lat_path.is_file():
+            raise EraserError(f"{where} refers to latents {lat_path}, which is missing")
+        if doc.get("latents_sha256") and sha256_file(lat_path) != doc["latents_sha256"]:
+            raise EraserError(f"latents {lat_path} do not match the sha256 in {path}; they were changed after marking")
+        table = np.load(lat_path, allow_pickle=False)
+        if table.ndim != 2 or table.dtype not in (np.float32, np.float64):
+            raise EraserError(f"latents {lat_path} must be a float array [M, latent_dim], got {table.dtype} {list(table.shape)}")
+    rows, labels, ids, seen = [], [], [], set()
+    for k, e in enumerate(entries):
+        if not isinstance(e, dict) or "label" not in e or ("id" not in e and "latent" not in e):
+            raise EraserError(f"{where}: mark #{k} must be an object with \"label\" and \"id\" (or \"latent\")")
+        label = e["label"]
+        if label not in LABELS:
+            raise EraserError(f"{where}: mark #{k} has label {label!r}; use one of yes, no, unsure")
+        if "latent" in e:
+            vec = np.asarray(e["latent"], dtype=np.float64)
+            if vec.ndim != 1:
+                raise EraserError(f"{where}: mark #{k} has a latent that is not a flat list of numbers")
+            ident = e.get("id", -1 - k)
+        else:
+            ident = e["id"]
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                raise EraserError(f"{where}: mark #{k} has id {ident!r}; ids are integers (rows of the latents file)")
+            if table is None:
+                raise EraserError(f"{where}: mark #{k} uses an id but the file names no \"latents\"")
+            if not 0 <= ident < len(table):
+                raise EraserError(f"{where}: mark #{k} has unknown id {ident}; the latents file has rows 0..{len(table) - 1}")
+            vec = table[ident]
+        if ident in seen:
+            raise EraserError(f"{where}: id {ident} is marked more than once")
+        seen.add(ident)
+        rows.append(np.asarray(vec, dtype=np.float32))
+        labels.append(label)
+        ids.append(ident)
+    if len({len(r) for r in rows}) != 1:
+        raise EraserError(f"{where}: latents have different lengths")
+    meta = {k: v for k, v in doc.items() if k not in ("marks",)}
+    return Marks(torch.from_numpy(np.stack(rows)), labels, str(doc.get("feature", "feature")),
+                 doc.get("generator"), ids, meta)
+
+
+def save_marks(path: str | Path, marks: Marks, latents_name: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``marks`` and its latents (``<name>.latents.npy`` beside it), atomically."""
+    path = Path(path)
+    latents_name = latents_name or path.name.removesuffix(".json") + ".latents.npy"
+    lat_path = path.parent / latents_name
+    with atomic_path(lat_path, ".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, marks.z.numpy().astype(np.float32))
+        digest = sha256_file(tmp)
+    doc = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "feature": marks.feature,
+        "generator": marks.generator,
+        **(extra or {}),
+        "latents": latents_name,
+        "latents_sha256": digest,
+        "counts": marks.counts(),
+        "marks": [{"id": i, "label": lab} for i, lab in enumerate(marks.labels)],
+    }
+    write_json(path, doc)
+    return path
+
+
+class MarksLabeller(Labeller):
+    """Labels exactly the samples a person marked: 1 yes, 0 no, NaN unsure.
+
+    Asked about a latent nobody marked, it refuses: marks label only marked samples (a probe
+    trained on them labels the rest).
+    """
+
+    def __init__(self, marks: Marks, name: str = "marks") -> None:
+        self.marks = marks
+        self.name = name
+        self._index = {m.numpy().tobytes(): i for i, m in enumerate(marks.z.float())}
+
+    def score(self, generator: Generator, z: Tensor, batch_size: int = 256) -> Tensor:
+        scores = self.marks.scores()
+        out = torch.empty(len(z))
+        for i, row in enumerate(z.float().cpu()):
+            j = self._index.get(row.numpy().tobytes())
+            if j is None:
+                raise EraserError(
+                    f"sample {i} was not marked in {self.name}; marks label only the samples a person marked "
+                    "(label others with a probe: --labeller probe:...)"
+                )
+            out[i] = scores[j]
+        return out
+
+    def score_images(self, images: Tensor) -> Tensor:
+        raise EraserError(f"{self.name} labels marked latents, not images; use a probe to label images")
