@@ -16,6 +16,7 @@ import click
 
 from eraser import __version__
 from eraser.errors import EraserError
+from eraser.unlearn.settings import EraseSettings as EraseSettingsDefaults
 
 
 # -- shared options ----------------------------------------------------------------------------
@@ -271,6 +272,54 @@ def probe_train(**kw) -> None:
     fit = save_probe_from_marks(out, generator, marks, _make_embedder(emb, device), str(marks_path), C=C, seed=seed)
     click.echo(f"probe cross-validated AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} ({fit.folds} folds, "
                f"{fit.n_yes} yes / {fit.n_no} no) -> {out}")
+
+
+@cli.command()
+@generator_options
+@click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
+              help="Which samples carry the feature: marks:PATH, probe:NAME|PATH or clip:FEATURE[,...].")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the erased checkpoint and its report.")
+@click.option("--feature-classifier", metavar="NAME|PATH", default=None,
+              help="Classifier that measures the feature rate before/after (never used in training).")
+@click.option("--steps", type=click.IntRange(min=1), default=EraseSettingsDefaults.steps, help="Fine-tuning steps.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=EraseSettingsDefaults.batch_size, help="Latents per step.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=EraseSettingsDefaults.lr, help="Adam learning rate.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=EraseSettingsDefaults.alpha, help="Weight of the shifted-target loss.")
+@click.option("--margin", type=click.FloatRange(min=0), default=EraseSettingsDefaults.margin,
+              help="How far past the threshold the feature is pushed (latent units).")
+@click.option("--feature-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=EraseSettingsDefaults.feature_fraction, help="Share of each batch drawn beyond the threshold.")
+@click.option("--direction", "direction_method", type=click.Choice(["mean-difference", "linear-classifier"]),
+              default="mean-difference", help="How the feature direction is estimated.")
+@click.option("--n-label", type=click.IntRange(min=2), default=2000, help="Samples to label (labellers other than marks).")
+@click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
+@click.option("--seed", type=int, default=0, help="Seed of the fine-tuning batches.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def erase(**kw) -> None:
+    """Erase a feature from a generator: write a fine-tuned checkpoint and a report."""
+    from eraser.generators import LoadOptions
+    from eraser.pipeline import EraseRequest, run_erase
+    from eraser.unlearn.settings import EraseSettings
+
+    settings = EraseSettings(steps=kw["steps"], batch_size=kw["batch_size"], lr=kw["lr"], alpha=kw["alpha"],
+                             margin=kw["margin"], feature_fraction=kw["feature_fraction"], seed=kw["seed"])
+    req = EraseRequest(
+        generator=kw["generator"], labeller=kw["labeller_spec"], out=kw["out"], settings=settings,
+        n_label=kw["n_label"], direction_method=kw["direction_method"], feature_classifier=kw["feature_classifier"],
+        n_eval=kw["n_eval"], device=kw["device"], progress=not kw["quiet"],
+        load_options=LoadOptions(module_class=kw["module_class"], init_args=kw["init_args"],
+                                 latent_shape=kw["latent_shape"], state_dict_key=kw["state_dict_key"],
+                                 trust_pickle=kw["trust_pickle"]),
+    )
+    m = run_erase(req, log=lambda msg: click.echo(msg, err=True))
+    pres = m["preservation_on_labelled_feature_free"]
+    click.echo(f"erased -> {req.out}  (report: {req.out / 'report'})")
+    if "feature_rate" in m:
+        fr = m["feature_rate"]
+        red = f", {fr['relative_reduction']:.0%} fewer" if fr["relative_reduction"] is not None else ""
+        click.echo(f"feature rate {fr['before']:.1%} -> {fr['after']:.1%}{red} ({fr['classifier']}, {m['eval']['n']} fresh samples)")
+    click.echo(f"preservation on feature-free samples: MS-SSIM {pres['ms_ssim_mean']:.3f} (n={pres['n']}); "
+               f"total {m['timings_s']['total']:.0f}s")
 
 
 # -- entry point -------------------------------------------------------------------------------

@@ -44,9 +44,18 @@ def save_checkpoint(
 
     ``extra_files`` maps file names to text written beside the weights (licence notices).
     """
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        write_checkpoint_files(generator, tmp, provenance)
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
+    return out_dir
+
+
+def write_checkpoint_files(generator: Generator, directory: Path, provenance: dict[str, Any] | None = None) -> None:
+    """Write weights, config.json and provenance.json into an existing (temporary) directory."""
     import safetensors.torch
 
-    out_dir = Path(out_dir)
     # clone() breaks storage sharing (tied weights), which safetensors refuses to write
     state = {k: v.detach().cpu().clone().contiguous() for k, v in generator.state_dict().items()}
     config = {
@@ -57,20 +66,12 @@ def save_checkpoint(
         **generator.config(),
         "eraser_version": __version__,
     }
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
-        safetensors.torch.save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
-        if hasattr(generator, "save_extra"):
-            generator.save_extra(tmp)
-        write_json(tmp / "config.json", config)
-        prov = {
-            **(provenance or {}),
-            "weights_sha256": sha256_file(tmp / WEIGHTS),
-            "eraser_version": __version__,
-        }
-        write_json(tmp / "provenance.json", prov)
-        for fname, text in (extra_files or {}).items():
-            (tmp / fname).write_text(text)
-    return out_dir
+    safetensors.torch.save_file(state, str(directory / WEIGHTS), metadata={"format": "pt"})
+    if hasattr(generator, "save_extra"):
+        generator.save_extra(directory)
+    write_json(directory / "config.json", config)
+    prov = {**(provenance or {}), "weights_sha256": sha256_file(directory / WEIGHTS), "eraser_version": __version__}
+    write_json(directory / "provenance.json", prov)
 
 
 def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = True) -> Generator:

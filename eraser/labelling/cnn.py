@@ -76,6 +76,19 @@ def augment(x: Tensor, g: torch.Generator, shift: int = 4, jitter: float = 0.2) 
     return (x * a + b).clamp(-1, 1)
 
 
+def perturbed_latents(z: Tensor, copies: int, sigma: float, g: torch.Generator) -> Tensor:
+    """``z`` followed by ``copies − 1`` isotropic perturbations ``√(1−σ²)·z + σ·ε`` of it: ``[copies·N, D]``.
+
+    Small random steps in latent space keep what a person marked (a face with glasses stays one),
+    so decoding them multiplies the training images without any direction or label from a model.
+    The perturbation keeps N(0, I) as the marginal distribution.
+    """
+    out = [z]
+    for _ in range(copies - 1):
+        out.append((1 - sigma**2) ** 0.5 * z + sigma * torch.randn(z.shape, generator=g))
+    return torch.cat(out)
+
+
 @dataclass
 class TrainLog:
     epoch: int
@@ -126,5 +139,5 @@ def train_cnn(
                 s = torch.cat([tta_logits(net, val[0][i : i + 256]) for i in range(0, len(val[0]), 256)])
             val_auc = float(roc_auc_score(val[1].numpy(), s.numpy()))
         if on_epoch is not None:
-            on_epoch(TrainLog(epoch, float(loss), val_auc))
+            on_epoch(TrainLog(epoch, float(loss.detach()), val_auc))
     return net.eval()

@@ -464,15 +464,25 @@ def load_inception_state_dict(path: str) -> Dict[str, Tensor]:
     return out
 
 
-def load_fid_inception(device: str | torch.device = "cpu", resize_mode: str = "bilinear") -> FIDInceptionV3:
+def load_fid_inception(
+    device: str | torch.device = "cpu",
+    resize_mode: str = "bilinear",
+    channels_last: bool = False,
+) -> FIDInceptionV3:
     """Build :class:`FIDInceptionV3` with the weights of fid-helper's ``default_1.pt``.
 
     Loading is strict (every key and shape must match).  The model is returned in
     ``eval()`` mode with ``requires_grad=False`` on all parameters.
+
+    ``channels_last=True`` stores the conv weights NHWC, which was ~1.5x faster on a
+    2-core CPU; features then differ from the default layout by <1e-5 (float32
+    summation order), far below FID-relevant levels.
     """
     model = FIDInceptionV3(resize_mode=resize_mode)
     state = load_inception_state_dict(default_weights_path())
     model.load_state_dict(state, strict=True)
     model.requires_grad_(False)
     model.eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     return model.to(device)

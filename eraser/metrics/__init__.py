@@ -1,0 +1,1 @@
+"""Metrics: MS-SSIM, and (with the guards) FID/KID, precision/recall, LPIPS, feature rate."""

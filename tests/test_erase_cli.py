@@ -1,0 +1,73 @@
+"""`eraser erase` end to end on a tiny generator: outputs, report, resumability, and refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from eraser.classifiers import save_classifier
+from eraser.generators import load_generator
+from eraser.labelling.cnn import FeatureCNN
+from eraser.labelling.marks import Marks, save_marks
+
+
+def _marks(tmp_path, gen, rule, n=300):
+    z = gen.sample_latents(n, 5)
+    labels = ["yes" if r else "no" for r in rule(z)]
+    return save_marks(tmp_path / "marks.json", Marks(z, labels, "planted", "tiny"))
+
+
+def test_erase_writes_checkpoint_and_report(run_cli, tiny_checkpoint, tmp_path):
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
+    torch.manual_seed(0)
+    save_classifier(tmp_path / "clf", FeatureCNN((4, 8)).state_dict(), {"kind": "cnn", "init_args": {"widths": [4, 8]}})
+    weights_before = (tiny_checkpoint / "model.safetensors").read_bytes()
+    out = tmp_path / "erased"
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 6,
+                "--batch-size", 8, "--feature-classifier", tmp_path / "clf", "--n-eval", 64, "--quiet")
+    assert r.code == 0, r.err
+    assert "feature rate" in r.out and "MS-SSIM" in r.out
+    erased = load_generator(out)  # loads like any checkpoint
+    z = gen.sample_latents(4, 0)
+    assert not torch.equal(erased.generate(z), gen.generate(z))
+    m = json.loads((out / "report" / "metrics.json").read_text())
+    assert m["direction"]["n_feature"] == int((gen.sample_latents(300, 5)[:, 0] > 0.8).sum())
+    assert 0 <= m["feature_rate"]["before"] <= 1 and m["eval"]["n"] == 64
+    assert 0.5 < m["preservation_on_labelled_feature_free"]["ms_ssim_mean"] <= 1
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["labeller"] == f"marks:{marks}" and prov["settings"]["steps"] == 6
+    assert (out / "report" / "before_after.png").stat().st_size > 1000
+    assert not out.with_name("erased.partial").exists()
+    assert (tiny_checkpoint / "model.safetensors").read_bytes() == weights_before
+
+
+@pytest.mark.parametrize(
+    "rule,message",
+    [
+        (lambda z: torch.zeros(len(z), dtype=torch.bool), "no feature samples"),
+        (lambda z: torch.rand(len(z), generator=torch.Generator().manual_seed(1)) < 0.3, "do not separate in latent space"),
+    ],
+    ids=["no-positives", "not-separable"],
+)
+def test_erase_refuses_bad_labels(run_cli, tiny_checkpoint, tmp_path, rule, message):
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, rule)
+    out = tmp_path / "erased"
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 2, "--quiet")
+    assert r.code == 2, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert last.startswith("eraser: error:") and message in last and "Traceback" not in r.err
+    assert not out.exists()
+
+
+def test_erase_refuses_existing_out_and_input_folder(run_cli, tiny_checkpoint, tmp_path):
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", tiny_checkpoint, "--quiet")
+    assert r.code == 2 and "would write into the input generator" in r.err
+    (tmp_path / "taken").mkdir()
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", tmp_path / "taken", "--quiet")
+    assert r.code == 2 and "already exists" in r.err
