@@ -293,11 +293,18 @@ def probe_train(**kw) -> None:
               default="mean-difference", help="How the feature direction is estimated.")
 @click.option("--n-label", type=click.IntRange(min=2), default=2000, help="Samples to label (labellers other than marks).")
 @click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
+@click.option("--fid-samples", type=click.IntRange(min=0), default=500,
+              help="Samples per set for FID/KID/precision-recall against the original's feature-free samples (0: skip).")
 @click.option("--seed", type=int, default=0, help="Seed of the fine-tuning batches.")
+@click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE",
+              help="Override a guard limit, e.g. min_ms_ssim=0.95 (names: min_ms_ssim, max_feature_rate_ratio, "
+                   "max_fid_over_floor, max_kid_over_floor, max_recall_drop). Repeatable.")
+@click.option("--guard-every", type=click.IntRange(min=0), default=100, help="Evaluate the guards every N steps (0: only at the end).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def erase(**kw) -> None:
     """Erase a feature from a generator: write a fine-tuned checkpoint and a report."""
     from eraser.generators import LoadOptions
+    from eraser.guards import GuardLimits
     from eraser.pipeline import EraseRequest, run_erase
     from eraser.unlearn.settings import EraseSettings
 
@@ -307,6 +314,7 @@ def erase(**kw) -> None:
         generator=kw["generator"], labeller=kw["labeller_spec"], out=kw["out"], settings=settings,
         n_label=kw["n_label"], direction_method=kw["direction_method"], feature_classifier=kw["feature_classifier"],
         n_eval=kw["n_eval"], device=kw["device"], progress=not kw["quiet"],
+        limits=GuardLimits.parse(kw["guards"]), guard_every=kw["guard_every"], fid_samples=kw["fid_samples"],
         load_options=LoadOptions(module_class=kw["module_class"], init_args=kw["init_args"],
                                  latent_shape=kw["latent_shape"], state_dict_key=kw["state_dict_key"],
                                  trust_pickle=kw["trust_pickle"]),
@@ -330,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except EraserError as e:
         click.echo(f"eraser: error: {e}", err=True)
-        return 2
+        return getattr(e, "exit_code", 2)
     except click.exceptions.Abort:
         click.echo("eraser: aborted", err=True)
         return 130

@@ -22,6 +22,7 @@ from eraser.errors import EraserError
 from eraser.generators import LoadOptions, load_generator
 from eraser.generators.base import Generator
 from eraser.generators.checkpoint import write_checkpoint_files
+from eraser.guards import GuardLimits
 from eraser.images import grid_image
 from eraser.io import atomic_dir, check_writable, sha256_file, write_json
 from eraser.labelling import make_labeller
@@ -50,6 +51,14 @@ class EraseRequest:
     device: str = "cpu"
     load_options: LoadOptions = field(default_factory=LoadOptions)
     progress: bool = True
+    limits: GuardLimits = field(default_factory=GuardLimits)
+    #: evaluate the cheap guards every this many steps (and at the last step)
+    guard_every: int = 100
+    #: feature-free latents for the preservation guard, fresh latents for the feature-rate guard
+    guard_clean: int = 256
+    guard_eval: int = 512
+    #: samples per set for FID/KID/precision-recall (0: skip them); each costs one Inception pass
+    fid_samples: int = 500
 
 
 def _source_hash(source: str) -> str | None:
@@ -95,15 +104,35 @@ def feature_rate(generator: Generator, classifier: Labeller, z: torch.Tensor, ba
 
 
 @torch.no_grad()
-def preservation(g: Generator, g_new: Generator, z: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
-    """Mean MS-SSIM and L1 between G(z) and G'(z) (images in [-1, 1])."""
-    ssim, l1 = [], []
+def preservation(g: Generator, g_new: Generator, z: torch.Tensor, batch_size: int = 256,
+                 lpips: bool = False) -> dict[str, Any]:
+    """Mean MS-SSIM, L1 and (with ``lpips``) LPIPS-alex v0.1 between G(z) and G'(z) (images in [-1, 1]).
+
+    When LPIPS cannot run (no AlexNet weights here), ``lpips_mean`` is None and ``lpips_note`` says why.
+    """
+    metric, note = None, None
+    if lpips:
+        from eraser.metrics.lpips import LPIPSUnavailable, load_lpips
+
+        try:
+            metric = load_lpips(g.device)
+        except LPIPSUnavailable as e:
+            note = str(e)
+    ssim, l1, lp = [], [], []
     for i in range(0, len(z), batch_size):
         a, b = g.generate(z[i : i + batch_size]), g_new.generate(z[i : i + batch_size])
         ssim.append(ms_ssim(a, b))
         l1.append((a - b).abs().flatten(1).mean(1))
+        if metric is not None:
+            lp.append(metric(a.to(g.device), b.to(g.device)).cpu())
     s, d = torch.cat(ssim), torch.cat(l1)
-    return {"ms_ssim_mean": float(s.mean()), "ms_ssim_min": float(s.min()), "l1_mean": float(d.mean()), "n": len(z)}
+    out: dict[str, Any] = {"ms_ssim_mean": float(s.mean()), "ms_ssim_min": float(s.min()), "l1_mean": float(d.mean()),
+                           "n": len(z)}
+    if lpips:
+        out["lpips_mean"] = float(torch.cat(lp).mean()) if lp else None
+        if note:
+            out["lpips_note"] = note
+    return out
 
 
 def before_after_grid(g: Generator, g_new: Generator, z_feature: torch.Tensor, z_none: torch.Tensor, ncol: int = 8):
@@ -115,8 +144,48 @@ def before_after_grid(g: Generator, g_new: Generator, z_feature: torch.Tensor, z
     return grid_image(torch.cat(rows), nrow=ncol, padding=2)
 
 
+class GuardMonitor:
+    """Evaluates the cheap guards every ``every`` steps on fixed latents and keeps the best passing state.
+
+    Cheap guards: preservation (MS-SSIM on ``z_clean``, latents labelled feature-free) and, with a
+    measuring classifier, the feature rate on ``z_eval``. The best state is the passing one with the
+    lowest feature rate (ties: the later step); without a classifier, the latest passing one.
+    """
+
+    def __init__(self, g: Generator, z_clean: torch.Tensor, classifier: Labeller | None, z_eval: torch.Tensor,
+                 limits, every: int, last_step: int) -> None:
+        self.g, self.classifier, self.limits, self.every, self.last = g, classifier, limits, every, last_step
+        self.z_clean, self.z_eval = z_clean, z_eval
+        self.reference = g.generate(z_clean)  # [M, 3, H, W]: G on the clean latents, computed once
+        self.rate_before = feature_rate(g, classifier, z_eval) if classifier is not None else None
+        self.evals: list[dict[str, Any]] = []
+        self.best: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+
+    def __call__(self, step: int, g_new: Generator, record: dict[str, float]) -> None:
+        if step != self.last and (self.every <= 0 or step % self.every):
+            return
+        with torch.no_grad():
+            ssim = float(ms_ssim(self.reference, g_new.generate(self.z_clean)).mean())
+        rate = feature_rate(g_new, self.classifier, self.z_eval) if self.classifier is not None else None
+        passed = ssim >= self.limits.min_ms_ssim and (
+            rate is None or not self.rate_before or rate <= self.limits.max_feature_rate_ratio * self.rate_before)
+        ev = {"step": step, "ms_ssim": ssim, "feature_rate": rate, "passed": passed, "kept": False}
+        self.evals.append(ev)
+        if passed and (self.best is None or rate is None or rate <= self.best[1]["feature_rate"]):
+            if self.best is not None:
+                self.best[1]["kept"] = False
+            ev["kept"] = True
+            self.best = ({k: v.detach().clone() for k, v in g_new.module.state_dict().items()}, ev)
+
+
 def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the whole erase; return the metrics written to ``OUT/report/metrics.json``."""
+    """Run the whole erase; return the metrics written to ``OUT/report/metrics.json``.
+
+    Raises ``GuardFailure`` (after writing ``OUT/report/`` only, no checkpoint) when no state passes
+    the guards; the input generator is never modified.
+    """
+    from eraser.guards import GuardFailure, check, failures_line, verdict
+
     t0 = time.time()
     _check_out(req)
     timings: dict[str, float] = {}
@@ -142,40 +211,162 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
     log(f"direction ({direction.method}): held-out AUC {auc}, threshold t = {direction.threshold:.3f}")
     t = lap("label_and_direction", t)
 
+    z_clean = z_lab[y == 0]
+    monitor = GuardMonitor(generator, z_clean[: req.guard_clean], classifier,
+                           generator.sample_latents(req.guard_eval, req.eval_seed + 1), req.limits,
+                           req.guard_every, req.settings.steps)
     work = req.out.with_name(req.out.name + ".partial")
     work.mkdir(exist_ok=True)
-    result = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress)
+    result = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress, on_step=monitor)
     if result.resumed_from:
         log(f"resumed from step {result.resumed_from} ({work})")
     g_new = result.generator
+    if monitor.best is not None:
+        g_new.module.load_state_dict(monitor.best[0])
+        log(f"kept the state of step {monitor.best[1]['step']} (best passing guard evaluation)")
     t = lap("finetune", t)
 
     metrics = evaluate_erase(generator, g_new, direction, z_lab, y, classifier, req)
+    if req.fid_samples > 0:
+        clean_judge, how = _clean_judge(labeller, classifier)
+        log(f"distribution metrics on {req.fid_samples} samples per set (feature-free as judged by {how})")
+        metrics["distribution"] = distribution_metrics(generator, g_new, clean_judge, direction, req.fid_samples,
+                                                       req.eval_seed + 10, req.device, how)
+    metrics["guard_evaluations"] = monitor.evals
+    metrics["kept_step"] = monitor.best[1]["step"] if monitor.best else None
     t = lap("evaluate", t)
+    results = check(metrics, req.limits)
+    passed = monitor.best is not None and verdict(results)
     timings["total"] = round(time.time() - t0, 2)
     metrics["timings_s"] = timings
+    metrics["verdict"] = "pass" if passed else "fail"
     provenance = {
         "erased_from": {"generator": req.generator, "weights_sha256": _source_hash(req.generator)},
         "feature": getattr(labeller, "feature", None) or _feature_name(req.labeller),
         "labeller": req.labeller,
+        "feature_classifier": req.feature_classifier,
         "direction": direction.summary(),
         "settings": asdict(req.settings),
+        "guard_limits": asdict(req.limits),
         "method": "Moon, Cho & Kim, Feature Unlearning for Pre-trained GANs and VAEs (AAAI 2024)",
-        "metrics": {k: v for k, v in metrics.items() if k != "training"},
+        "metrics": {k: v for k, v in metrics.items() if k not in ("guard_evaluations",)},
         "eraser_version": __version__,
     }
-    z_feat = z_lab[y == 1][:16]
-    z_none = z_lab[y == 0][:16]
     with atomic_dir(req.out) as tmp:
-        write_checkpoint_files(g_new, tmp, provenance)
-        rep = tmp / "report"
-        rep.mkdir()
-        before_after_grid(generator, g_new, z_feat, z_none).save(rep / "before_after.png")
-        write_json(rep / "metrics.json", metrics)
-        write_json(rep / "direction.json", direction.to_dict())
-        write_json(rep / "training.json", {"settings": asdict(req.settings), "history": result.history})
+        if passed:
+            write_checkpoint_files(g_new, tmp, provenance)
+        write_report(tmp / "report", generator, g_new, z_lab[y == 1][:16], z_clean[:16], metrics, results,
+                     result.history, classifier, req, direction, passed)
     shutil.rmtree(work, ignore_errors=True)
+    if not passed:
+        why = failures_line(results) or "no guard evaluation during training passed (see report)"
+        raise GuardFailure(f"guards failed, so no checkpoint was written (report in {req.out / 'report'}): {why}")
     return metrics
+
+
+def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: torch.Tensor, z_clean: torch.Tensor,
+                 metrics: dict[str, Any], results, history: list[dict[str, Any]], classifier: Labeller | None,
+                 req: EraseRequest | None, direction: Direction | None, passed: bool) -> None:
+    """Write ``report.html`` (self-contained), ``metrics.json``, the grid and plots into ``directory``."""
+    import io
+
+    from eraser.guards import as_dicts
+    from eraser.report import html, plots
+
+    directory.mkdir(parents=True, exist_ok=True)
+    grid = before_after_grid(g, g_new, z_feature, z_clean)
+    grid.save(directory / "before_after.png")
+    buf = io.BytesIO()
+    grid.save(buf, format="PNG")
+    images = {"Before / after at the same latents (row pairs: original, erased; top: feature samples, "
+              "bottom: feature-free)": buf.getvalue()}
+    fr = metrics.get("feature_rate")
+    if fr and "scores_before" in fr:
+        images["Feature scores before and after"] = plots.score_histograms(
+            fr["scores_before"], fr["scores_after"], fr["threshold"], fr["classifier"])
+    if history:
+        images["Training: loss, and the guards at each evaluation"] = plots.training_curves(
+            history, metrics.get("guard_evaluations", []))
+    for name, png in images.items():
+        if name.startswith("Feature scores"):
+            (directory / "feature_scores.png").write_bytes(png)
+        elif name.startswith("Training"):
+            (directory / "training.png").write_bytes(png)
+    slim = {k: v for k, v in metrics.items() if k != "feature_rate"}
+    if fr:
+        slim["feature_rate"] = {k: v for k, v in fr.items() if not k.startswith("scores_")}
+    title = f"eraser report: {req.generator if req else g.name} → {req.out.name if req else g_new.name}"
+    subtitle = (f"labeller {req.labeller}; classifier {req.feature_classifier or 'none'}; eraser {__version__}"
+                if req else f"eraser {__version__}")
+    page = html.render(title, subtitle, passed, results, images, slim)
+    (directory / "report.html").write_text(page)
+    write_json(directory / "metrics.json", {**metrics, "guards": as_dicts(results)})
+    if direction is not None:
+        write_json(directory / "direction.json", direction.to_dict())
+    if history:
+        write_json(directory / "training.json", {"settings": asdict(req.settings) if req else None, "history": history})
+
+
+def _clean_judge(labeller: Labeller, classifier: Labeller | None) -> tuple[Labeller | None, str]:
+    """Who says a fresh sample of G is feature-free: the labeller if it can judge fresh samples, else
+    the measuring classifier, else nobody (then the latent side of the threshold decides)."""
+    from eraser.labelling.marks import MarksLabeller
+
+    if not isinstance(labeller, MarksLabeller):
+        return labeller, labeller.name
+    if classifier is not None:
+        return classifier, classifier.name
+    return None, "the latent direction (proj < t)"
+
+
+def clean_latents(g: Generator, judge: Labeller | None, direction: Direction, n: int, seed: int) -> torch.Tensor:
+    """``n`` fresh latents whose samples ``judge`` calls feature-free (or proj < t without a judge)."""
+    found: list[torch.Tensor] = []
+    have = 0
+    for k in range(20):
+        z = g.sample_latents(2 * n, seed * 1000 + k)
+        if judge is None:
+            keep = direction.project(z) < direction.threshold
+        else:
+            s = judge.score(g, z)
+            keep = ~torch.isnan(s) & ~judge.decide(s)
+        found.append(z[keep])
+        have += int(keep.sum())
+        if have >= n:
+            return torch.cat(found)[:n]
+    raise EraserError(f"could not find {n} feature-free samples in {40 * n} draws; the judge calls almost everything positive")
+
+
+def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None, direction: Direction, n: int,
+                         seed: int, device: str, judge_name: str) -> dict[str, Any]:
+    """FID, KID×1000 and precision/recall of G' (fresh latents) against G's feature-free samples, with floors.
+
+    The floor of each metric is its value between two independent draws of G's feature-free samples
+    (what a perfect, feature-free copy of G would score at this sample size).
+    """
+    from eraser.metrics.distribution import InceptionFeatures, fid_from_features, kid_from_features, precision_recall, protocol_name
+
+    feats = InceptionFeatures(device)
+    t0 = time.time()
+    clean_a = feats.features(g.generate(clean_latents(g, judge, direction, n, seed)))  # [n, 2048]
+    clean_b = feats.features(g.generate(clean_latents(g, judge, direction, n, seed + 1)))
+    erased = feats.features(g_new.generate(g.sample_latents(n, seed + 2)))
+    subset = max(2, min(1000, n // 2))
+    kid_floor = kid_from_features(clean_a, clean_b, subsets=50, subset_size=subset)
+    kid_erased = kid_from_features(clean_a, erased, subsets=50, subset_size=subset)
+    p_floor, r_floor = precision_recall(clean_a, clean_b)
+    p_erased, r_erased = precision_recall(clean_a, erased)
+    return {
+        "reference": f"feature-free samples of the original, judged by {judge_name}",
+        "n_per_set": n,
+        "fid": {"protocol": protocol_name("fid", n, "clean"), "erased_vs_clean": fid_from_features(clean_a, erased),
+                "floor": fid_from_features(clean_a, clean_b)},
+        "kid_x1000": {"protocol": protocol_name("kid", n, "clean"), "erased_vs_clean": 1000 * kid_erased[0],
+                      "floor": 1000 * kid_floor[0], "std_erased": 1000 * kid_erased[1], "subsets": 50, "subset_size": subset},
+        "precision": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": p_erased, "floor": p_floor},
+        "recall": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": r_erased, "floor": r_floor},
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def _feature_name(spec: str) -> str:
@@ -187,16 +378,20 @@ def evaluate_erase(g: Generator, g_new: Generator, direction: Direction, z_lab: 
                    classifier: Labeller | None, req: EraseRequest) -> dict[str, Any]:
     """Feature rate before/after on fresh latents, and preservation on latents labelled feature-free."""
     metrics: dict[str, Any] = {"direction": direction.summary()}
-    metrics["preservation_on_labelled_feature_free"] = preservation(g, g_new, z_lab[y == 0][:512])
+    metrics["preservation_on_labelled_feature_free"] = preservation(g, g_new, z_lab[y == 0][:512], lpips=True)
     z_eval = g.sample_latents(req.n_eval, req.eval_seed)
     p = direction.project(z_eval)
     metrics["eval"] = {"n": req.n_eval, "seed": req.eval_seed, "share_beyond_threshold": float((p >= direction.threshold).float().mean())}
     if classifier is not None:
-        before, after = feature_rate(g, classifier, z_eval), feature_rate(g_new, classifier, z_eval)
+        sb, sa = classifier.score(g, z_eval), classifier.score(g_new, z_eval)
+        before, after = float(classifier.decide(sb).float().mean()), float(classifier.decide(sa).float().mean())
         metrics["feature_rate"] = {
             "classifier": classifier.name,
+            "threshold": classifier.threshold,
             "before": before,
             "after": after,
             "relative_reduction": (before - after) / before if before > 0 else None,
+            "scores_before": [round(v, 5) for v in sb.tolist()],
+            "scores_after": [round(v, 5) for v in sa.tolist()],
         }
     return metrics

@@ -31,6 +31,12 @@ class ShippedModel:
     parameters: int | None
 
 
+def _source(src) -> str:
+    if isinstance(src, dict):
+        return src.get("package") or src.get("marks") or ""
+    return str(src or "")
+
+
 def list_models() -> list[ShippedModel]:
     """Every shipped model, sorted by name."""
     models = []
@@ -44,7 +50,7 @@ def list_models() -> list[ShippedModel]:
                 path=d,
                 role=config.get("role", "generator"),
                 description=prov.get("description", ""),
-                source=prov.get("source", {}).get("package", "") if isinstance(prov.get("source"), dict) else str(prov.get("source", "")),
+                source=_source(prov.get("source")),
                 licence=prov.get("licence", {}).get("spdx", "") if isinstance(prov.get("licence"), dict) else str(prov.get("licence", "")),
                 size_bytes=size,
                 parameters=prov.get("parameters"),

@@ -27,7 +27,8 @@ def test_erase_writes_checkpoint_and_report(run_cli, tiny_checkpoint, tmp_path):
     weights_before = (tiny_checkpoint / "model.safetensors").read_bytes()
     out = tmp_path / "erased"
     r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 6,
-                "--batch-size", 8, "--feature-classifier", tmp_path / "clf", "--n-eval", 64, "--quiet")
+                "--batch-size", 8, "--feature-classifier", tmp_path / "clf", "--n-eval", 64, "--quiet", "--fid-samples", 0,
+                "--guard", "max_feature_rate_ratio=10", "--guard-every", 3)  # an untrained classifier measures nothing
     assert r.code == 0, r.err
     assert "feature rate" in r.out and "MS-SSIM" in r.out
     erased = load_generator(out)  # loads like any checkpoint
@@ -40,6 +41,9 @@ def test_erase_writes_checkpoint_and_report(run_cli, tiny_checkpoint, tmp_path):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["labeller"] == f"marks:{marks}" and prov["settings"]["steps"] == 6
     assert (out / "report" / "before_after.png").stat().st_size > 1000
+    page = (out / "report" / "report.html").read_text()
+    assert "all measured guards pass" in page and "data:image/png;base64," in page
+    assert [e["step"] for e in m["guard_evaluations"]] == [3, 6] and m["verdict"] == "pass"
     assert not out.with_name("erased.partial").exists()
     assert (tiny_checkpoint / "model.safetensors").read_bytes() == weights_before
 
@@ -71,3 +75,21 @@ def test_erase_refuses_existing_out_and_input_folder(run_cli, tiny_checkpoint, t
     (tmp_path / "taken").mkdir()
     r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", tmp_path / "taken", "--quiet")
     assert r.code == 2 and "already exists" in r.err
+
+
+def test_impossible_guard_fails_and_keeps_nothing(run_cli, tiny_checkpoint, tmp_path):
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
+    before = {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir()}
+    out = tmp_path / "erased"
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 4,
+                "--batch-size", 8, "--quiet", "--guard", "min_ms_ssim=1.01", "--fid-samples", 0)
+    assert r.code == 3, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert "guards failed" in last and "preservation" in last and "Traceback" not in r.err
+    assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
+    assert "guards failed" in (out / "report" / "report.html").read_text()
+    m = json.loads((out / "report" / "metrics.json").read_text())
+    failed = [g for g in m["guards"] if g["passed"] is False]
+    assert [g["name"] for g in failed] == ["preservation"] and failed[0]["margin"] < 0
+    assert {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir()} == before

@@ -63,6 +63,19 @@ class CNNLabeller(Labeller):
         return self
 
 
+def threshold_for_fpr(negative_scores: Tensor | np.ndarray, max_fpr: float) -> float:
+    """The lowest decision threshold (on a 0.01 grid) whose false-positive rate on ``negative_scores`` ≤ ``max_fpr``.
+
+    A classifier that *measures* a feature rate needs few false alarms: at a false-positive rate
+    ``f`` a perfectly erased generator still reads about ``f`` of its samples as positive.
+    """
+    neg = np.asarray(negative_scores, dtype=np.float64)
+    for t in np.arange(0.5, 1.0, 0.01):
+        if (neg >= t).mean() <= max_fpr:
+            return round(float(t), 2)
+    return 0.99
+
+
 def augment(x: Tensor, g: torch.Generator, shift: int = 4, jitter: float = 0.2) -> Tensor:
     """Random mirror, translation by up to ``shift`` px (replicate padding), brightness/contrast jitter."""
     n = len(x)

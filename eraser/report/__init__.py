@@ -1,0 +1,1 @@
+"""Reports: grids at shared latents, plots, a self-contained HTML page, a JSON of every number."""

@@ -1,0 +1,69 @@
+"""A self-contained HTML report: images embedded as data URIs, no scripts, no external files."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+from eraser.guards import GuardResult
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+.pass{background:#e6f4ea}.fail{background:#fce8e6}.skip{background:#f1f3f4}
+.verdict{font-size:18px;font-weight:600;padding:8px 12px;display:inline-block;border-radius:4px}
+img{max-width:100%;image-rendering:pixelated}code{background:#f4f4f4;padding:1px 4px}
+.small{color:#666;font-size:12px}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def guard_table(results: list[GuardResult]) -> str:
+    rows = []
+    for r in results:
+        cls, word = ("skip", "not measured") if r.passed is None else (("pass", "pass") if r.passed else ("fail", "FAIL"))
+        margin = "" if r.margin is None else f"{r.margin:+.4g}"
+        rows.append(f'<tr class="{cls}"><td>{r.name}</td><td>{_fmt(r.value) if r.value is not None else "–"}</td>'
+                    f"<td>{r.rule} {_fmt(r.limit)}</td><td>{margin}</td><td>{word}</td><td>{html.escape(r.detail)}</td></tr>")
+    return ("<table><tr><th>guard</th><th>value</th><th>limit</th><th>margin</th><th>verdict</th><th>what</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _flat(v, key + ".")
+        elif not isinstance(v, list):
+            out.append((key, v))
+    return out
+
+
+def render(title: str, subtitle: str, passed: bool, guards: list[GuardResult], images: dict[str, bytes],
+           metrics: dict[str, Any], notes: list[str] | None = None) -> str:
+    """The report page. ``images`` maps captions to PNG bytes, shown in order."""
+    verdict = ('<span class="verdict pass">all measured guards pass</span>' if passed
+               else '<span class="verdict fail">guards failed: nothing was kept</span>')
+    figs = "".join(f"<h2>{html.escape(cap)}</h2>{_img(png, cap)}" for cap, png in images.items())
+    table = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{_fmt(v)}</td></tr>" for k, v in _flat(metrics))
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in (notes or []))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{CSS}</style></head><body>
+<h1>{html.escape(title)}</h1><p class="small">{html.escape(subtitle)}</p>
+<h2>Verdict</h2>{verdict}{guard_table(guards)}
+{f'<ul class="small">{note_html}</ul>' if note_html else ''}
+{figs}
+<h2>Every number</h2><table>{table}</table>
+</body></html>"""

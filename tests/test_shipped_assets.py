@@ -1,0 +1,68 @@
+"""The shipped marks and eyeglasses classifier: reproducible latents, and the classifier's held-out AUC."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from eraser.generators import load_generator
+from eraser.labelling import make_labeller
+from eraser.labelling.marks import load_marks
+from eraser.registry import pretrained_root
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKS = ROOT / "assets" / "marks" / "digiface-eyeglasses.json"
+
+
+def test_marks_latents_reproduce_from_seed():
+    m = load_marks(MARKS)
+    assert m.counts() == {"yes": 278, "no": 1251, "unsure": 199}
+    assert torch.equal(m.z, load_generator("digiface-dcgan64").sample_latents(1728, seed=1))
+
+
+def test_marks_checksums():
+    sums = dict(reversed(line.split()) for line in (MARKS.parent / "SHA256SUMS").read_text().splitlines())
+    for name, digest in sums.items():
+        assert hashlib.sha256((MARKS.parent / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_shipped_classifier_heldout_auc():
+    """Recompute the classifier's held-out AUC on the marks it never trained on (id % 5 == 0)."""
+    m = load_marks(MARKS)
+    rows = [i for i, (ident, lab) in enumerate(zip(m.ids, m.labels)) if ident % 5 == 0 and lab != "unsure"]
+    y = np.array([m.labels[i] == "yes" for i in rows])
+    clf = make_labeller("probe:digiface-eyeglasses-clf")
+    scores = clf.score(load_generator("digiface-dcgan64"), m.z[rows]).numpy()
+    auc = roc_auc_score(y, scores)
+    assert auc >= 0.95
+    prov = json.loads((pretrained_root() / "digiface-eyeglasses-clf" / "provenance.json").read_text())
+    assert auc == pytest.approx(prov["evaluation"]["heldout_auc"], abs=1e-4)
+    assert prov["evaluation"]["heldout"]["n"] == len(rows) == 311
+
+
+def test_label_cli_with_shipped_classifier(run_cli, tmp_path):
+    z = load_generator("digiface-dcgan64").sample_latents(8, 3)
+    np.save(tmp_path / "z.npy", z.numpy())
+    r = run_cli("label", "--generator", "digiface-dcgan64", "--latents", tmp_path / "z.npy",
+                "--labeller", "probe:digiface-eyeglasses-clf", "--out", tmp_path / "scores.json")
+    assert r.code == 0, r.err
+    doc = json.loads((tmp_path / "scores.json").read_text())
+    assert len(doc["scores"]) == 8 and all(0 <= s <= 1 for s in doc["scores"])
+    assert doc["labeller"] == "probe:digiface-eyeglasses-clf"
+
+
+def test_clip_labeller_without_weights_fails_in_one_line(run_cli, tmp_path, monkeypatch):
+    for var in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.setenv(var, str(tmp_path / "empty"))
+    r = run_cli("label", "--generator", "digiface-dcgan64", "--n", 2, "--labeller", "clip:eyeglasses",
+                "--out", tmp_path / "s.json")
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "ViT-B-32" in lines[0] and "laion2b_s34b_b79k" in lines[0]
+    assert not (tmp_path / "s.json").exists()
