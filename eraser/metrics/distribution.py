@@ -321,7 +321,24 @@ def kid_from_features(features_real: Tensor | np.ndarray, features_fake: Tensor 
     return float(np.mean(mmds)), float(np.std(mmds))
 
 
-class KID:
+class _StoredFeatures:
+    """Keeps every real and fake feature batch given to ``update`` (for metrics that need whole sets)."""
+
+    def reset(self, keep_real: bool = False) -> None:
+        if not keep_real or not hasattr(self, "_real"):
+            self._real: list[Tensor] = []
+        self._fake: list[Tensor] = []
+
+    def update(self, features_real: Tensor | np.ndarray | None = None,
+               features_fake: Tensor | np.ndarray | None = None) -> None:
+        """Add a batch of real and/or fake features, each ``[B, D]``."""
+        _store(self._real, self._fake, features_real, features_fake)
+
+    def _sets(self) -> tuple[Tensor, Tensor]:
+        return _cat(self._real, "real features"), _cat(self._fake, "fake features")
+
+
+class KID(_StoredFeatures):
     """Kernel Inception Distance (see :func:`kid_from_features`); ``compute()`` returns ``(mean, std)``.
 
     It keeps every feature it is given, because the subsets are drawn from the whole sets. Memory
@@ -334,19 +351,8 @@ class KID:
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
         self.reset()
 
-    def reset(self, keep_real: bool = False) -> None:
-        if not keep_real or not hasattr(self, "_real"):
-            self._real: list[Tensor] = []
-        self._fake: list[Tensor] = []
-
-    def update(self, features_real: Tensor | np.ndarray | None = None,
-               features_fake: Tensor | np.ndarray | None = None) -> None:
-        """Add a batch of real and/or fake features, each ``[B, D]``."""
-        _store(self._real, self._fake, features_real, features_fake)
-
     def compute(self) -> tuple[float, float]:
-        return kid_from_features(_cat(self._real, "real features"), _cat(self._fake, "fake features"),
-                                 self.subsets, self.subset_size, self.seed)
+        return kid_from_features(*self._sets(), self.subsets, self.subset_size, self.seed)
 
 
 def _store(real: list[Tensor], fake: list[Tensor], features_real: Any, features_fake: Any) -> None:
@@ -430,7 +436,7 @@ def precision_recall(features_real: Tensor | np.ndarray, features_fake: Tensor |
     return precision, recall
 
 
-class PrecisionRecall:
+class PrecisionRecall(_StoredFeatures):
     """Improved precision and recall (see :func:`precision_recall`); ``compute()`` returns ``(precision, recall)``.
 
     The k-NN radii need every sample, so this class keeps every feature it is given. Memory is
@@ -444,19 +450,8 @@ class PrecisionRecall:
         self.k, self.batch_size = k, batch_size
         self.reset()
 
-    def reset(self, keep_real: bool = False) -> None:
-        if not keep_real or not hasattr(self, "_real"):
-            self._real: list[Tensor] = []
-        self._fake: list[Tensor] = []
-
-    def update(self, features_real: Tensor | np.ndarray | None = None,
-               features_fake: Tensor | np.ndarray | None = None) -> None:
-        """Add a batch of real and/or fake features, each ``[B, D]``."""
-        _store(self._real, self._fake, features_real, features_fake)
-
     def compute(self) -> tuple[float, float]:
-        return precision_recall(_cat(self._real, "real features"), _cat(self._fake, "fake features"),
-                                self.k, self.batch_size)
+        return precision_recall(*self._sets(), self.k, self.batch_size)
 
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ class EraseSettings:
     batch_size: int = 32
     lr: float = 2e-4
     alpha: float = 1.0
-    margin: float = 0.5
+    margin: float = 1.0
     #: share of each batch drawn from the feature side (proj ≥ t); the rest from proj < t
     feature_fraction: float = 0.5
     perceptual_weight: float = 0.0
