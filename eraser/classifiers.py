@@ -88,4 +88,5 @@ def load_classifier(name_or_path: str, device: str = "cpu"):
     else:
         raise EraserError(f"{path}/config.json names unknown classifier kind {kind!r}; known: probe, cnn")
     labeller.feature = config.get("feature", "feature")
+    labeller.clean_threshold = float(config.get("clean_threshold", threshold))
     return labeller.to(device)

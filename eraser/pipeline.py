@@ -329,7 +329,8 @@ def clean_latents(g: Generator, judge: Labeller | None, direction: Direction, n:
             keep = direction.project(z) < direction.threshold
         else:
             s = judge.score(g, z)
-            keep = ~torch.isnan(s) & ~judge.decide(s)
+            # a judge may carry a separate, lower cut for "clean" (few missed features)
+            keep = ~torch.isnan(s) & (s < getattr(judge, "clean_threshold", judge.threshold))
         found.append(z[keep])
         have += int(keep.sum())
         if have >= n:

@@ -247,3 +247,13 @@ def test_probe_checkpoint_roundtrip_with_inception_spec(tmp_path):
     assert torch.allclose(lab.head(e), ProbeHead.from_fit(fit)(e))
     s = lab.score_images(torch.rand(2, 3, 64, 64) * 2 - 1)
     assert s.shape == (2,) and ((s >= 0) & (s <= 1)).all()
+
+
+def test_threshold_rules():
+    from eraser.labelling.cnn import threshold_for_fpr, threshold_for_tpr
+
+    neg = np.linspace(0, 1, 101)  # 101 negatives spread evenly over [0, 1]
+    assert threshold_for_fpr(neg, 0.10) == 0.91  # ≥ 0.91 holds 10 of 101 (9.9 %); ≥ 0.90 holds 11 (10.9 %)
+    assert threshold_for_fpr(np.zeros(10), 0.0) == 0.5
+    pos = np.linspace(0, 1, 101)
+    assert threshold_for_tpr(pos, 0.97) == 0.03  # ≥ 0.03 keeps 98 of 101 (97.0 %); ≥ 0.04 keeps 97 (96.0 %)

@@ -70,10 +70,24 @@ def threshold_for_fpr(negative_scores: Tensor | np.ndarray, max_fpr: float) -> f
     ``f`` a perfectly erased generator still reads about ``f`` of its samples as positive.
     """
     neg = np.asarray(negative_scores, dtype=np.float64)
-    for t in np.arange(0.5, 1.0, 0.01):
+    for t in (round(0.5 + 0.01 * i, 2) for i in range(50)):  # exact grid values, no float drift
         if (neg >= t).mean() <= max_fpr:
-            return round(float(t), 2)
+            return t
     return 0.99
+
+
+def threshold_for_tpr(positive_scores: Tensor | np.ndarray, min_tpr: float) -> float:
+    """The highest threshold (0.01 grid) that still calls at least ``min_tpr`` of ``positive_scores`` positive.
+
+    Below it a sample is "clean" with few misses: the right cut for choosing feature-free
+    reference samples, where a missed feature would contaminate the reference.
+    """
+    pos = np.asarray(positive_scores, dtype=np.float64)
+    best = 0.01
+    for t in (round(0.01 * i, 2) for i in range(1, 100)):  # exact grid values, no float drift
+        if (pos >= t).mean() >= min_tpr:
+            best = t
+    return best
 
 
 def augment(x: Tensor, g: torch.Generator, shift: int = 4, jitter: float = 0.2) -> Tensor:
