@@ -357,8 +357,12 @@ def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None,
     kid_erased = kid_from_features(clean_a, erased, subsets=50, subset_size=subset)
     p_floor, r_floor = precision_recall(clean_a, clean_b)
     p_erased, r_erased = precision_recall(clean_a, erased)
+    from eraser.labelling.embedders import inception_source
+
+    kind, path = inception_source()
     return {
         "reference": f"feature-free samples of the original, judged by {judge_name}",
+        "features": f"FID Inception-v3 pool3, 299 px bilinear, weights from {kind} ({path})",
         "n_per_set": n,
         "fid": {"protocol": protocol_name("fid", n, "clean"), "erased_vs_clean": fid_from_features(clean_a, erased),
                 "floor": fid_from_features(clean_a, clean_b)},
