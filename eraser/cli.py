@@ -6,7 +6,6 @@ command runs, so ``eraser --help`` is instant.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys

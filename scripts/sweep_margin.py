@@ -7,7 +7,7 @@ MS-SSIM on 512 marked-"no" latents are printed, and all scores are saved to swee
 
 Run:  python scripts/sweep_margin.py '{"margin": 0.5}' '{"margin": 1.0}' '{"margin": 1.5}'
 """
-import sys, json, time, torch, numpy as np
+import sys, json, time, numpy as np
 from eraser.generators import load_generator
 from eraser.labelling import make_labeller
 from eraser.labelling.marks import load_marks

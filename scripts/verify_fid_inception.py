@@ -24,7 +24,6 @@ import torch.nn.functional as F
 
 from eraser.nets.fid_inception import (
     DEFAULT_1_SHA256,
-    FIDInceptionV3,
     default_weights_path,
     load_fid_inception,
     load_inception_state_dict,

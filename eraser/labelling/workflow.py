@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.images import grid_image
-from eraser.io import atomic_dir, atomic_path, write_json
+from eraser.io import atomic_dir, atomic_path
 from eraser.labelling.base import Labeller
 from eraser.labelling.marks import Marks, save_marks
 from eraser.labelling.probe import ProbeFit, embed_all, save_probe, train_probe
@@ -105,4 +104,4 @@ def save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 __all__ = ["embed_marks", "fit_probe_from_marks", "save_npy", "save_probe_from_marks", "score_to_json", "suggest",
-           "write_json", "write_marking_grids"]
+           "write_marking_grids"]

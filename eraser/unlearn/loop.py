@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -125,7 +124,3 @@ def finetune(
     g_new.module.requires_grad_(False)
     g_new.module.eval()
     return TrainResult(g_new, history, resumed)
-
-
-def settings_dict(settings: EraseSettings) -> dict[str, Any]:
-    return asdict(settings)
