@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ class TorchScriptGenerator(Generator):
         if latent_shape is None:
             raise EraserError(f"{path} is TorchScript, which does not record its input; pass --latent-shape (e.g. 100,1,1)")
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export
+                warnings.simplefilter("ignore", FutureWarning)
+                module = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0]
             raise EraserError(f"cannot load TorchScript from {path} ({first})") from None

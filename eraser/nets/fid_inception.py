@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from typing import Dict, List, Tuple
 
 import torch
@@ -441,7 +442,9 @@ def load_inception_state_dict(path: str) -> Dict[str, Tensor]:
 
     Returns: ``{name: tensor}`` with 94 * 6 = 564 entries, float32, on CPU.
     """
-    ts = torch.jit.load(path, map_location="cpu")
+    with warnings.catch_warnings():  # torch.jit.load is deprecated in favour of torch.export; this file is TorchScript
+        warnings.simplefilter("ignore", FutureWarning)
+        ts = torch.jit.load(path, map_location="cpu")
     src = {k: v.detach().clone() for k, v in ts.state_dict().items()}
     del ts
 
