@@ -139,8 +139,12 @@ def before_after_grid(g: Generator, g_new: Generator, z_feature: torch.Tensor, z
     """Rows in pairs: G then G' at the same latents; first feature samples, then feature-free ones."""
     rows = []
     for z in (z_feature, z_none):
-        for i in range(0, len(z) - len(z) % ncol, ncol):
-            rows += [g.generate(z[i : i + ncol]), g_new.generate(z[i : i + ncol])]
+        for i in range(0, len(z), ncol):
+            for images in (g.generate(z[i : i + ncol]), g_new.generate(z[i : i + ncol])):
+                blank = torch.ones(ncol - len(images), *images.shape[1:])  # white tiles fill a short row
+                rows.append(torch.cat([images, blank]))
+    if not rows:
+        rows = [torch.ones(ncol, *g.generate(g.sample_latents(1, 0)).shape[1:])]  # nothing to show: one blank row
     return grid_image(torch.cat(rows), nrow=ncol, padding=2)
 
 

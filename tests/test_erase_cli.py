@@ -121,3 +121,12 @@ def test_evaluate_compares_and_reports(run_cli, tiny_checkpoint, tmp_path):
     page = (tmp_path / "eval" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # grid, score histograms, training curves
     assert (tmp_path / "eval" / "feature_scores.png").is_file()
+
+
+def test_before_after_grid_keeps_short_rows(tiny_checkpoint):
+    from eraser.pipeline import before_after_grid
+
+    gen = load_generator(tiny_checkpoint)
+    img = before_after_grid(gen, gen, gen.sample_latents(3, 0), gen.sample_latents(9, 1), ncol=4)
+    # 3 feature samples → one row pair; 9 feature-free → three row pairs: 8 rows of 4 tiles (64 px + 2 px padding)
+    assert img.size == (4 * 66 + 2, 8 * 66 + 2)
