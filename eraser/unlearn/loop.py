@@ -105,7 +105,7 @@ def finetune(
         start = resumed = int(state["step"])
         history = list(state["history"])
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="erasing",
-               disable=not progress, leave=False)
+               disable=None if progress else True, leave=False)  # None: off when stderr is not a terminal
     for step in bar:
         z = batch_latents(step, settings, generator.latent_dim, direction)
         parts = erase_loss(g_new, frozen, direction, z, settings.alpha, settings.margin, perceptual,
