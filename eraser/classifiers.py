@@ -27,8 +27,12 @@ WEIGHTS = "model.safetensors"
 
 
 def save_classifier(path: str | Path, state: dict[str, Tensor], config: dict[str, Any],
-                    provenance: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Write a classifier directory atomically; ``config`` holds ``kind`` and its own fields."""
+                    provenance: dict[str, Any] | None = None, overwrite: bool = False,
+                    extra_files: dict[str, str] | None = None) -> Path:
+    """Write a classifier directory atomically; ``config`` holds ``kind`` and its own fields.
+
+    ``extra_files`` maps file names to text written beside the weights (notices).
+    """
     import safetensors.torch
 
     path = Path(path)
@@ -39,6 +43,8 @@ def save_classifier(path: str | Path, state: dict[str, Tensor], config: dict[str
         write_json(tmp / "config.json", full)
         write_json(tmp / "provenance.json", {**(provenance or {}), "weights_sha256": sha256_file(tmp / WEIGHTS),
                                              "eraser_version": __version__})
+        for fname, text in (extra_files or {}).items():
+            (tmp / fname).write_text(text)
     return path
 
 

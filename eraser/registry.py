@@ -81,3 +81,15 @@ def require(name: str, role: str) -> Path:
     if d is None:
         raise EraserError(f"no shipped {role} named {name!r}; shipped: {', '.join(names(role)) or 'none'} (see `eraser models`)")
     return d
+
+
+def notice_text(provenance: dict) -> str:
+    """A human-readable NOTICE for a shipped model, from its provenance dict (source, licence, how it was made)."""
+    lines = [f"# {provenance.get('name', 'model')}", "", provenance.get("description", ""), ""]
+    src = provenance.get("source", {})
+    lines += ["## Source", ""] + [f"- {k}: {v}" for k, v in (src.items() if isinstance(src, dict) else [("source", src)])]
+    lic = provenance.get("licence", {})
+    lines += ["", "## Licence", ""] + [f"- {k}: {v}" for k, v in (lic.items() if isinstance(lic, dict) else [("licence", lic)])]
+    lines += ["", "## How it was made", "", f"- {provenance.get('made_by', '')}",
+              "- the sha256 of model.safetensors is recorded in provenance.json and checked on every load", ""]
+    return "\n".join(lines)

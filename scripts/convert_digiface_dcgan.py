@@ -22,6 +22,7 @@ from eraser.generators.adapters import ModuleGenerator
 from eraser.generators.checkpoint import save_checkpoint
 from eraser.generators.state import load_strict, read_weights
 from eraser.io import sha256_file
+from eraser.registry import notice_text
 
 PACKAGE, VERSION = "gan-face-generate", "1.1.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +67,8 @@ def main() -> None:
         "torch_version": torch.__version__,
     }
     save_checkpoint(gen, args.out, provenance, overwrite=True,
-                    extra_files={"LICENSE-gan-face-generate.txt": licence.read_text()})
+                    extra_files={"LICENSE-gan-face-generate.txt": licence.read_text(),
+                                 "NOTICE-PROVENANCE.md": notice_text(provenance)})
     print(f"wrote {args.out} ({n_params} parameters) from {source}")
 
 

@@ -31,6 +31,7 @@ import torch
 from eraser.classifiers import save_classifier
 from eraser.generators import load_generator
 from eraser.io import sha256_file, write_json
+from eraser.registry import notice_text
 from eraser.labelling.cnn import CNNLabeller, perturbed_latents, threshold_for_fpr, threshold_for_tpr, train_cnn
 from eraser.labelling.marks import load_marks
 
@@ -121,7 +122,8 @@ def main() -> None:
     }
     config = {"kind": "cnn", "feature": "eyeglasses", "init_args": {"widths": list(WIDTHS)}, "threshold": threshold,
               "clean_threshold": clean_threshold, "input": "images [N, 3, 64, 64] in [-1, 1]"}
-    save_classifier(args.out, net.state_dict(), config, provenance, overwrite=True)
+    save_classifier(args.out, net.state_dict(), config, provenance, overwrite=True,
+                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance)})
     args.report.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.report, evaluation)
     print(f"held-out AUC {auc:.4f} on {int(test.sum())} marks; threshold {threshold}: {evaluation['heldout_at_threshold']}; "
