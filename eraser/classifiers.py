@@ -17,34 +17,21 @@ from typing import Any
 
 from torch import Tensor
 
-from eraser import __version__, registry
+from eraser import registry
 from eraser.errors import EraserError
-from eraser.io import atomic_dir, read_json, sha256_file, write_json
-
-FORMAT = "eraser.checkpoint"
-FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-
+from eraser.io import atomic_dir
 
 def save_classifier(path: str | Path, state: dict[str, Tensor], config: dict[str, Any],
                     provenance: dict[str, Any] | None = None, overwrite: bool = False,
                     extra_files: dict[str, str] | None = None) -> Path:
-    """Write a classifier directory atomically; ``config`` holds ``kind`` and its own fields.
-
-    ``extra_files`` maps file names to text written beside the weights (notices).
-    """
-    import safetensors.torch
+    """Write a classifier directory atomically, in the generators' checkpoint layout with role
+    ``classifier``; ``config`` holds ``kind`` and its own fields, ``extra_files`` notices."""
+    from eraser.generators.checkpoint import write_dir
 
     path = Path(path)
-    full = {"format": FORMAT, "format_version": FORMAT_VERSION, "role": "classifier", **config,
-            "eraser_version": __version__}
     with atomic_dir(path, overwrite=overwrite) as tmp:
-        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp / WEIGHTS))
-        write_json(tmp / "config.json", full)
-        write_json(tmp / "provenance.json", {**(provenance or {}), "weights_sha256": sha256_file(tmp / WEIGHTS),
-                                             "eraser_version": __version__})
-        for fname, text in (extra_files or {}).items():
-            (tmp / fname).write_text(text)
+        write_dir(tmp, {k: v.detach().cpu().contiguous() for k, v in state.items()}, {"role": "classifier", **config},
+                  provenance, extra_files)
     return path
 
 
@@ -62,19 +49,12 @@ def classifier_dir(name_or_path: str) -> Path:
 
 def load_classifier(name_or_path: str, device: str = "cpu"):
     """Load a classifier directory (or shipped name) as a ``Labeller`` on ``device``."""
-    import safetensors.torch
-
-    from eraser.generators.checkpoint import check_weights_hash
+    from eraser.generators.checkpoint import WEIGHTS, read_config, read_state
     from eraser.generators.state import load_strict
 
     path = classifier_dir(name_or_path)
-    config = read_json(path / "config.json", "classifier config")
-    if config.get("format") != FORMAT or config.get("role") != "classifier":
-        raise EraserError(f"{path} is not an eraser classifier (config.json needs role \"classifier\")")
-    if not isinstance(config.get("format_version"), int) or config["format_version"] > FORMAT_VERSION:
-        raise EraserError(f"{path} uses classifier format {config.get('format_version')}; upgrade eraser to read it")
-    check_weights_hash(path)
-    state = safetensors.torch.load_file(str(path / WEIGHTS))
+    config = read_config(path, "classifier")
+    state = read_state(path)
     kind = config.get("kind")
     name = f"probe:{name_or_path}"
     threshold = float(config.get("threshold", 0.5))

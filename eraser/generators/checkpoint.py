@@ -47,42 +47,43 @@ def save_checkpoint(
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         write_checkpoint_files(generator, tmp, provenance)
-        for fname, text in (extra_files or {}).items():
-            (tmp / fname).write_text(text)
+        write_extra_files(tmp, extra_files)
     return out_dir
 
 
 def write_checkpoint_files(generator: Generator, directory: Path, provenance: dict[str, Any] | None = None) -> None:
-    """Write weights, config.json and provenance.json into an existing (temporary) directory."""
-    import safetensors.torch
-
+    """Write a generator's weights, config.json and provenance.json into an existing (temporary) directory."""
     # clone() breaks storage sharing (tied weights), which safetensors refuses to write
     state = {k: v.detach().cpu().clone().contiguous() for k, v in generator.state_dict().items()}
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "role": "generator",
-        "kind": generator.kind,
-        **generator.config(),
-        "eraser_version": __version__,
-    }
-    safetensors.torch.save_file(state, str(directory / WEIGHTS), metadata={"format": "pt"})
+    write_dir(directory, state, {"role": "generator", "kind": generator.kind, **generator.config()}, provenance,
+              metadata={"format": "pt"})
     if hasattr(generator, "save_extra"):
         generator.save_extra(directory)
-    write_json(directory / "config.json", config)
-    prov = {**(provenance or {}), "weights_sha256": sha256_file(directory / WEIGHTS), "eraser_version": __version__}
-    write_json(directory / "provenance.json", prov)
 
 
-def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = True) -> Generator:
-    """Rebuild a generator from an eraser checkpoint directory, loading weights strictly.
+def write_extra_files(directory: Path, extra_files: dict[str, str] | None) -> None:
+    for fname, text in (extra_files or {}).items():
+        (directory / fname).write_text(text)
 
-    With ``verify``, the weights' sha256 is checked against ``provenance.json``.
-    """
+
+def write_dir(directory: Path, state: dict[str, Any], config: dict[str, Any], provenance: dict[str, Any] | None = None,
+              extra_files: dict[str, str] | None = None, metadata: dict[str, str] | None = None) -> None:
+    """The checkpoint layout shared by generators and classifiers, written into an existing directory:
+    ``model.safetensors``, ``config.json`` (format header + ``config``), ``provenance.json`` (with the
+    weights' sha256, checked on load) and any ``extra_files`` (name → text)."""
     import safetensors.torch
 
-    path = Path(path)
-    config = read_json(path / "config.json", "checkpoint config")
+    safetensors.torch.save_file(state, str(directory / WEIGHTS), metadata=metadata)
+    write_json(directory / "config.json",
+               {"format": FORMAT, "format_version": FORMAT_VERSION, **config, "eraser_version": __version__})
+    write_json(directory / "provenance.json",
+               {**(provenance or {}), "weights_sha256": sha256_file(directory / WEIGHTS), "eraser_version": __version__})
+    write_extra_files(directory, extra_files)
+
+
+def read_config(path: Path, role: str) -> dict[str, Any]:
+    """config.json of a checkpoint directory, checked for format, version and role (one-line errors)."""
+    config = read_json(path / "config.json", f"{role} config")
     if config.get("format") != FORMAT:
         raise EraserError(f"{path}/config.json is not an eraser checkpoint config (no format {FORMAT!r})")
     version = config.get("format_version")
@@ -90,25 +91,42 @@ def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = Tr
         raise EraserError(
             f"{path} was written in checkpoint format {version}, newer than this eraser reads ({FORMAT_VERSION}); upgrade eraser"
         )
-    if config.get("role", "generator") != "generator":
-        raise EraserError(f"{path} is a {config.get('role')} checkpoint, not a generator")
-    kind = config.get("kind")
-    if kind not in ADAPTERS:
-        raise EraserError(f"{path}/config.json names unknown generator kind {kind!r}; known: {', '.join(ADAPTERS)}")
+    if config.get("role", "generator") != role:
+        raise EraserError(f"{path} is a {config.get('role', 'generator')} checkpoint, not a {role}")
+    return config
+
+
+def read_state(path: Path, verify: bool = True) -> dict[str, Any]:
+    """The weights of a checkpoint directory, after checking their sha256 against provenance.json."""
+    import safetensors.torch
+
     weights = path / WEIGHTS
     if not weights.is_file():
         raise EraserError(f"checkpoint {path} has no {WEIGHTS}; the directory is incomplete")
     if verify:
         check_weights_hash(path)
     try:
+        return safetensors.torch.load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise EraserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt") from None
+
+
+def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = True) -> Generator:
+    """Rebuild a generator from an eraser checkpoint directory, loading weights strictly.
+
+    With ``verify``, the weights' sha256 is checked against ``provenance.json``.
+    """
+    path = Path(path)
+    config = read_config(path, "generator")
+    kind = config.get("kind")
+    if kind not in ADAPTERS:
+        raise EraserError(f"{path}/config.json names unknown generator kind {kind!r}; known: {', '.join(ADAPTERS)}")
+    state = read_state(path, verify)
+    try:
         generator = ADAPTERS[kind].from_config(config, path, name or str(path))
     except KeyError as e:
         raise EraserError(f"{path}/config.json lacks the field {e}; the checkpoint is incomplete") from None
-    try:
-        state = safetensors.torch.load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise EraserError(f"{weights} is not a readable safetensors file ({e}); the checkpoint is corrupt") from None
-    load_strict(generator.module, state, str(weights))
+    load_strict(generator.module, state, str(path / WEIGHTS))
     generator.module.eval()
     return generator
 
