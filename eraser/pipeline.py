@@ -285,17 +285,16 @@ def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: tor
     images = {"Before / after at the same latents (row pairs: original, erased; top: feature samples, "
               "bottom: feature-free)": buf.getvalue()}
     fr = metrics.get("feature_rate")
+    plotted = []  # (caption, file name, png)
     if fr and "scores_before" in fr:
-        images["Feature scores before and after"] = plots.score_histograms(
-            fr["scores_before"], fr["scores_after"], fr["threshold"], fr["classifier"])
+        plotted.append(("Feature scores before and after", "feature_scores.png", plots.score_histograms(
+            fr["scores_before"], fr["scores_after"], fr["threshold"], fr["classifier"])))
     if history:
-        images["Training: loss, and the guards at each evaluation"] = plots.training_curves(
-            history, metrics.get("guard_evaluations", []))
-    for name, png in images.items():
-        if name.startswith("Feature scores"):
-            (directory / "feature_scores.png").write_bytes(png)
-        elif name.startswith("Training"):
-            (directory / "training.png").write_bytes(png)
+        plotted.append(("Training: loss, and the guards at each evaluation", "training.png",
+                        plots.training_curves(history, metrics.get("guard_evaluations", []))))
+    for caption, fname, png in plotted:
+        images[caption] = png
+        (directory / fname).write_bytes(png)
     slim = {k: v for k, v in metrics.items() if k != "feature_rate"}
     if fr:
         slim["feature_rate"] = {k: v for k, v in fr.items() if not k.startswith("scores_")}
@@ -392,18 +391,24 @@ def evaluate_erase(g: Generator, g_new: Generator, direction: Direction, z_lab: 
     p = direction.project(z_eval)
     metrics["eval"] = {"n": req.n_eval, "seed": req.eval_seed, "share_beyond_threshold": float((p >= direction.threshold).float().mean())}
     if classifier is not None:
-        sb, sa = classifier.score(g, z_eval), classifier.score(g_new, z_eval)
-        before, after = float(classifier.decide(sb).float().mean()), float(classifier.decide(sa).float().mean())
-        metrics["feature_rate"] = {
-            "classifier": classifier.name,
-            "threshold": classifier.threshold,
-            "before": before,
-            "after": after,
-            "relative_reduction": (before - after) / before if before > 0 else None,
-            "scores_before": [round(v, 5) for v in sb.tolist()],
-            "scores_after": [round(v, 5) for v in sa.tolist()],
-        }
+        metrics["feature_rate"], _ = feature_rates(g, g_new, classifier, z_eval)
     return metrics
+
+
+def feature_rates(g: Generator, g_new: Generator, classifier: Labeller, z: torch.Tensor) -> tuple[dict[str, Any], torch.Tensor]:
+    """Feature rate of G and G' at the same latents (scores kept for the histograms), and G's scores."""
+    sb, sa = classifier.score(g, z), classifier.score(g_new, z)
+    before, after = float(classifier.decide(sb).float().mean()), float(classifier.decide(sa).float().mean())
+    return {
+        "classifier": classifier.name,
+        "threshold": classifier.threshold,
+        "n": len(z),
+        "before": before,
+        "after": after,
+        "relative_reduction": (before - after) / before if before > 0 else None,
+        "scores_before": [round(v, 5) for v in sb.tolist()],
+        "scores_after": [round(v, 5) for v in sa.tolist()],
+    }, sb
 
 
 def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str | None, labeller_spec: str | None,
@@ -441,13 +446,7 @@ def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str 
     metrics["preservation_on_labelled_feature_free"] = preservation(g, g_new, z_clean, lpips=True)
     z_eval = g.sample_latents(n_eval, seed + 1)
     if classifier is not None:
-        sb, sa = classifier.score(g, z_eval), classifier.score(g_new, z_eval)
-        before, after = float(classifier.decide(sb).float().mean()), float(classifier.decide(sa).float().mean())
-        metrics["feature_rate"] = {"classifier": classifier.name, "threshold": classifier.threshold, "n": n_eval,
-                                   "before": before, "after": after,
-                                   "relative_reduction": (before - after) / before if before > 0 else None,
-                                   "scores_before": [round(v, 5) for v in sb.tolist()],
-                                   "scores_after": [round(v, 5) for v in sa.tolist()]}
+        metrics["feature_rate"], sb = feature_rates(g, g_new, classifier, z_eval)
     if fid_samples > 0:
         log(f"distribution metrics on {fid_samples} samples per set")
         metrics["distribution"] = distribution_metrics(g, g_new, judge, direction, fid_samples, seed + 10, device, how)
