@@ -166,7 +166,8 @@ def label(**kw) -> None:
     """Score samples for a feature with a labeller; write per-sample scores and decisions as JSON."""
     from eraser.io import check_writable, write_json
     from eraser.labelling import make_labeller
-    from eraser.labelling.workflow import save_npy, score_to_json
+    from eraser.labelling.workflow import score_to_json
+    from eraser.latents import save_latents
 
     out: Path = kw.pop("out")
     check_writable(out)
@@ -177,7 +178,7 @@ def label(**kw) -> None:
     z, src = _labeller_source(generator, kw, spec)
     latents_out = out.with_name(out.stem + ".latents.npy")
     doc = score_to_json(labeller, generator, z, {**src, "latents": latents_out.name}, kw["batch_size"])
-    save_npy(latents_out, z.numpy())
+    save_latents(latents_out, z)
     write_json(out, doc)
     c = doc["counts"]
     click.echo(f"labelled {len(z)} samples with {labeller.name}: {c['yes']} yes, {c['no']} no, "

@@ -6,13 +6,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from eraser.generators.base import Generator
 from eraser.images import grid_image
-from eraser.io import atomic_dir, atomic_path
+from eraser.io import atomic_dir
 from eraser.labelling.base import Labeller
 from eraser.labelling.marks import Marks, save_marks
 from eraser.labelling.probe import ProbeFit, embed_all, save_probe, train_probe
@@ -97,11 +96,5 @@ def save_probe_from_marks(out: Path, generator: Generator, marks: Marks, embedde
     return fit
 
 
-def save_npy(path: Path, arr: np.ndarray) -> None:
-    with atomic_path(path, ".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, arr)
-
-
-__all__ = ["embed_marks", "fit_probe_from_marks", "save_npy", "save_probe_from_marks", "score_to_json", "suggest",
+__all__ = ["embed_marks", "fit_probe_from_marks", "save_probe_from_marks", "score_to_json", "suggest",
            "write_marking_grids"]
