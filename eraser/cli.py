@@ -196,14 +196,30 @@ def marks() -> None:
 @click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
 @click.option("--feature", default="feature", help="Name of the feature being marked.")
 @click.option("--per-grid", type=click.IntRange(min=1), default=48, help="Samples per grid image.")
+@click.option("--images", multiple=True, type=click.Path(path_type=Path),
+              help="Your own image files or folders to mark instead of prior samples: a VAE encodes them "
+                   "(posterior mean) into its latent space. Repeatable.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for grids and the marks template.")
 def marks_grid(**kw) -> None:
     """Write numbered sample grids and a marks.json template (all 'unsure') to fill in."""
     from eraser.labelling.workflow import write_marking_grids
 
-    out, n, seed, feature, per_grid = (kw.pop(k) for k in ("out", "n", "seed", "feature", "per_grid"))
+    out, n, seed, feature, per_grid, images = (kw.pop(k) for k in ("out", "n", "seed", "feature", "per_grid", "images"))
     generator = _load_generator(kw)
-    z = generator.sample_latents(n, seed)
+    if images:
+        import torch
+
+        from eraser.images import load_images
+
+        if not generator.has_encoder:
+            raise EraserError(f"{generator.name} has no encoder, so --images cannot be placed in its latent space; "
+                              "use a VAE, or mark prior samples (--n, --seed)")
+        h, w = generator.generate(generator.sample_latents(1, 0)).shape[-2:]
+        x, _ = load_images(images, (h, w))
+        z = torch.cat([generator.encode(x[i : i + 256]).detach().cpu() for i in range(0, len(x), 256)])
+        n = len(z)
+    else:
+        z = generator.sample_latents(n, seed)
     grids = write_marking_grids(generator, z, out, feature, per_grid)
     click.echo(f"wrote {len(grids)} grids of {n} samples and {out / 'marks.json'}; set each label to yes/no/unsure")
 
@@ -301,6 +317,9 @@ def probe_train(**kw) -> None:
                    "max_fid_over_floor, max_kid_over_floor, max_recall_drop). Repeatable.")
 @click.option("--guard-every", type=click.IntRange(min=0), default=100, help="Evaluate the guards every N steps (0: only at the end).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--audit", is_flag=True,
+              help="Also attack the original and the erased generator for the feature (`eraser audit` with its default "
+                   "budget; needs --feature-classifier); results in the report.")
 def erase(**kw) -> None:
     """Erase a feature from a generator: write a fine-tuned checkpoint and a report."""
     from eraser.generators import LoadOptions
@@ -315,6 +334,7 @@ def erase(**kw) -> None:
         n_label=kw["n_label"], direction_method=kw["direction_method"], feature_classifier=kw["feature_classifier"],
         n_eval=kw["n_eval"], device=kw["device"], progress=not kw["quiet"],
         limits=GuardLimits.parse(kw["guards"]), guard_every=kw["guard_every"], fid_samples=kw["fid_samples"],
+        audit=kw["audit"],
         load_options=LoadOptions(module_class=kw["module_class"], init_args=kw["init_args"],
                                  latent_shape=kw["latent_shape"], state_dict_key=kw["state_dict_key"],
                                  trust_pickle=kw["trust_pickle"]),
@@ -328,6 +348,9 @@ def erase(**kw) -> None:
         click.echo(f"feature rate {fr['before']:.1%} -> {fr['after']:.1%}{red} ({fr['classifier']}, {m['eval']['n']} fresh samples)")
     click.echo(f"preservation on feature-free samples: MS-SSIM {pres['ms_ssim_mean']:.3f} (n={pres['n']}); "
                f"total {m['timings_s']['total']:.0f}s")
+    if "audit" in m:
+        rates = "; ".join(f"{a} {r['original']:.0%} -> {r['erased']:.0%}" for a, r in m["audit"]["success_rate"].items())
+        click.echo(f"audit, attack success rates original -> erased: {rates} (report/audit.json)")
 
 
 @cli.command()
@@ -361,6 +384,100 @@ def evaluate(**kw) -> None:
         from eraser.guards import GuardFailure, check, failures_line
 
         raise GuardFailure("guards failed: " + failures_line(check(m, GuardLimits.parse(kw["guards"]))))
+
+
+@cli.command()
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Folder for the jobs' outputs and the summary (created; reused to resume).")
+@click.option("--jobs", "-j", "workers", type=click.IntRange(min=1), default=1, help="Jobs run at once, each in its own process.")
+@click.option("--ray-address", metavar="ADDR", default=None,
+              help="Run the jobs as Ray tasks: 'local' starts Ray here, 'auto' or ray://HOST:PORT joins a cluster (needs eraser[ray]).")
+def batch(manifest: Path, out: Path, workers: int, ray_address: str | None) -> None:
+    """Run every erase job of a TOML/YAML manifest; resumable; writes OUT/summary.md and summary.json."""
+    from eraser.batch import load_manifest, run_batch
+    from eraser.guards import GuardFailure
+
+    m = load_manifest(manifest)  # every problem in the file, before any work
+    s = run_batch(m, out, jobs=workers, ray_address=ray_address, log=lambda msg: click.echo(msg, err=True))
+    c = s["counts"]
+    click.echo(f"{c['pass']} passed, {c['fail']} failed their guards, {c['error']} could not run; "
+               f"summary: {out / 'summary.md'}")
+    bad = [r for r in s["jobs"] if r["verdict"] != "pass"]
+    if bad:
+        raise GuardFailure(f"{len(bad)} of {len(s['jobs'])} jobs did not pass: "
+                           + "; ".join(f"{r['name']} ({r['verdict']})" for r in bad) + f"; see {out / 'summary.md'}")
+
+
+def _audit_budget_options(f):
+    """The attack budget of `eraser audit` (defaults from eraser.audit.budget, which needs no torch)."""
+    from eraser.audit.budget import AuditBudget as B
+
+    options = [
+        click.option("--starts", type=click.IntRange(min=1), default=B.starts, help="Gradient attack: random starts (attempts)."),
+        click.option("--steps", type=click.IntRange(min=0), default=B.steps, help="Gradient attack: ascent steps per start."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=B.lr,
+                     help="Gradient attack: first step length as a fraction of sqrt(D), cosine-decayed to 0."),
+        click.option("--shell", type=click.FloatRange(min=0), default=B.shell,
+                     help="Gradient attack: keep ||z|| within sqrt(D) ± SHELL after every step (0: exactly sqrt(D))."),
+        click.option("--random-samples", type=click.IntRange(min=1), default=B.random_samples, help="Random search: samples in all."),
+        click.option("--random-batch", type=click.IntRange(min=1), default=B.random_batch,
+                     help="Random search: samples per attempt (an attempt keeps its best sample)."),
+        click.option("--walk-starts", type=click.IntRange(min=1), default=B.walk_starts, help="Direction walk: random starts (attempts)."),
+        click.option("--walk-max", type=click.FloatRange(min=0, min_open=True), default=B.walk_max,
+                     help="Direction walk: farthest step along the unit feature direction."),
+        click.option("--walk-points", type=click.IntRange(min=2), default=B.walk_points, help="Direction walk: points per walk, 0 to --walk-max."),
+        click.option("--seed", type=int, default=B.seed, help="Seed of the starts and samples (the same for every generator)."),
+        click.option("--top-k", type=click.IntRange(min=1), default=B.top_k, help="Best images per attack and generator in audit.png."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=B.batch_size, help="Latents per forward pass."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.option("--generator", "-g", required=True, metavar="NAME|PATH", help="The generator to attack (usually an erased checkpoint).")
+@click.option("--original", "-a", metavar="NAME|PATH", default=None,
+              help="Its original, attacked with the same budget. [default: the erased_from of GENERATOR/provenance.json, if any]")
+@click.option("--feature-classifier", required=True, metavar="NAME|PATH",
+              help="Differentiable classifier whose score the attacks maximise (CNN or probe).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for audit.json and audit.png.")
+@click.option("--marks", type=click.Path(path_type=Path), default=None,
+              help="Marks whose feature direction the walk follows (estimated as an erase does).")
+@click.option("--direction", "direction_file", type=click.Path(path_type=Path), default=None,
+              help="A direction.json for the walk. [default: GENERATOR/report/direction.json, if any]")
+@_audit_budget_options
+@click.option("--device", default="cpu", help="cpu or cuda[:N].")
+def audit(**kw) -> None:
+    """Attack a generator for an erased feature (gradient ascent, random search, direction walk); success rates
+    side by side with the original's."""
+    from dataclasses import fields
+
+    from eraser.audit.attacks import format_table, original_from_provenance, resolve_direction, run_audit, write_audit_files
+    from eraser.audit.budget import AuditBudget
+    from eraser.classifiers import load_classifier
+    from eraser.generators import load_generator
+    from eraser.io import atomic_dir, check_writable
+
+    out: Path = kw["out"]
+    if out.exists():
+        raise EraserError(f"{out} already exists; choose a new --out folder")
+    check_writable(out)
+    budget = AuditBudget(**{f.name: kw[f.name] for f in fields(AuditBudget)})
+    original = kw["original"] or original_from_provenance(kw["generator"])
+    if original and not kw["original"]:
+        click.echo(f"original: {original} (from {kw['generator']}/provenance.json)", err=True)
+    g = load_generator(kw["generator"], kw["device"])
+    models = {"original": load_generator(original, kw["device"]), "erased": g} if original else {"generator": g}
+    classifier = load_classifier(kw["feature_classifier"], kw["device"])
+    direction, source = resolve_direction(kw["marks"], kw["direction_file"], kw["generator"], g.latent_dim)
+    result = run_audit(models, classifier, direction, budget, log=lambda msg: click.echo(msg, err=True))
+    with atomic_dir(out) as tmp:
+        doc = write_audit_files(tmp, result, extra={"direction_source": source})
+    for line in format_table(doc):
+        click.echo(line)
+    click.echo(f"audit -> {out / 'audit.json'} and {out / 'audit.png'}")
 
 
 # -- entry point -------------------------------------------------------------------------------

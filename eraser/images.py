@@ -61,3 +61,38 @@ def save_grid(x: Tensor, path: str | Path, **kwargs) -> Path:
 
 def pil_format(path: Path) -> str:
     return {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def load_images(paths: Sequence[str | Path], size: tuple[int, int]) -> tuple[Tensor, list[Path]]:
+    """Read image files (or every image in the given folders, sorted) as ``[N, 3, H, W]`` in [-1, 1].
+
+    Each image is converted to RGB and resized to ``size`` (H, W) with bicubic filtering. Returns the
+    images and the files they came from, in order.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from eraser.errors import EraserError
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise EraserError(f"image path {p} does not exist")
+    if not files:
+        raise EraserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {', '.join(map(str, paths))}")
+    out = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        except (UnidentifiedImageError, OSError) as e:
+            raise EraserError(f"cannot read image {f} ({type(e).__name__}); give PNG or JPEG files") from None
+        out.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
+    x = torch.stack(out).float() / 127.5 - 1.0
+    return x, files

@@ -59,6 +59,8 @@ class EraseRequest:
     guard_eval: int = 512
     #: samples per set for FID/KID/precision-recall (0: skip them); each costs one Inception pass
     fid_samples: int = 500
+    #: run the robustness audit (eraser.audit) on the original and the erased generator into OUT/report/
+    audit: bool = False
 
 
 def _source_hash(source: str) -> str | None:
@@ -205,6 +207,12 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
         from eraser.classifiers import load_classifier
 
         classifier = load_classifier(req.feature_classifier, req.device)
+    if req.audit:
+        from eraser.audit.attacks import require_differentiable
+
+        if classifier is None:
+            raise EraserError("--audit needs --feature-classifier: the attacks search for samples that classifier calls positive")
+        require_differentiable(classifier)
     t = lap("load", t0)
 
     z_lab, y = label_latents(generator, labeller, req)
@@ -241,6 +249,13 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
     t = lap("evaluate", t)
     results = check(metrics, req.limits)
     passed = monitor.best is not None and verdict(results)
+    audit = None
+    if req.audit:
+        from eraser.audit.attacks import run_audit
+
+        audit = run_audit({"original": generator, "erased": g_new}, classifier, direction, log=log)
+        metrics["audit"] = {"success_rate": audit.to_dict()["success_rate"], "file": "report/audit.json"}
+        t = lap("audit", t)
     timings["total"] = round(time.time() - t0, 2)
     metrics["timings_s"] = timings
     metrics["verdict"] = "pass" if passed else "fail"
@@ -260,7 +275,7 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
         if passed:
             write_checkpoint_files(g_new, tmp, provenance)
         write_report(tmp / "report", generator, g_new, z_lab[y == 1][:16], z_clean[:16], metrics, results,
-                     result.history, classifier, req, direction, passed)
+                     result.history, classifier, req, direction, passed, audit)
     shutil.rmtree(work, ignore_errors=True)
     if not passed:
         why = failures_line(results) or "no guard evaluation during training passed (see report)"
@@ -270,8 +285,9 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
 
 def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: torch.Tensor, z_clean: torch.Tensor,
                  metrics: dict[str, Any], results, history: list[dict[str, Any]], classifier: Labeller | None,
-                 req: EraseRequest | None, direction: Direction | None, passed: bool) -> None:
-    """Write ``report.html`` (self-contained), ``metrics.json``, the grid and plots into ``directory``."""
+                 req: EraseRequest | None, direction: Direction | None, passed: bool, audit=None) -> None:
+    """Write ``report.html`` (self-contained), ``metrics.json``, the grid and plots into ``directory``
+    (with an ``eraser.audit`` result ``audit``: also ``audit.json``, ``audit.png`` and its section)."""
     import io
 
     from eraser.guards import as_dicts
@@ -301,7 +317,13 @@ def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: tor
     title = f"eraser report: {req.generator if req else g.name} → {req.out.name if req else g_new.name}"
     subtitle = (f"labeller {req.labeller}; classifier {req.feature_classifier or 'none'}; eraser {__version__}"
                 if req else f"eraser {__version__}")
-    page = html.render(title, subtitle, passed, results, images, slim)
+    sections = ""
+    if audit is not None:
+        from eraser.audit.attacks import write_audit_files
+
+        doc = write_audit_files(directory, audit)
+        sections = html.audit_section(doc, (directory / "audit.png").read_bytes())
+    page = html.render(title, subtitle, passed, results, images, slim, sections=sections)
     (directory / "report.html").write_text(page)
     write_json(directory / "metrics.json", {**metrics, "guards": as_dicts(results)})
     if direction is not None:
@@ -352,13 +374,10 @@ def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None,
 
     feats = InceptionFeatures(device)
     t0 = time.time()
-    clean_a = feats.features(g.generate(clean_latents(g, judge, direction, n, seed)))  # [n, 2048]
-    clean_b = feats.features(g.generate(clean_latents(g, judge, direction, n, seed + 1)))
-    erased = feats.features(g_new.generate(g.sample_latents(n, seed + 2)))
     subset = max(2, min(1000, n // 2))
-    kid_floor = kid_from_features(clean_a, clean_b, subsets=50, subset_size=subset)
+    clean_a, floor, cached = reference_features(g, judge, direction, n, seed, feats, subset)  # [n, 2048], floors
+    erased = feats.features(g_new.generate(g.sample_latents(n, seed + 2)))
     kid_erased = kid_from_features(clean_a, erased, subsets=50, subset_size=subset)
-    p_floor, r_floor = precision_recall(clean_a, clean_b)
     p_erased, r_erased = precision_recall(clean_a, erased)
     from eraser.labelling.embedders import inception_source
 
@@ -368,13 +387,47 @@ def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None,
         "features": f"FID Inception-v3 pool3, 299 px bilinear, weights from {kind} ({path})",
         "n_per_set": n,
         "fid": {"protocol": protocol_name("fid", n, "clean"), "erased_vs_clean": fid_from_features(clean_a, erased),
-                "floor": fid_from_features(clean_a, clean_b)},
+                "floor": floor["fid"]},
         "kid_x1000": {"protocol": protocol_name("kid", n, "clean"), "erased_vs_clean": 1000 * kid_erased[0],
-                      "floor": 1000 * kid_floor[0], "std_erased": 1000 * kid_erased[1], "subsets": 50, "subset_size": subset},
-        "precision": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": p_erased, "floor": p_floor},
-        "recall": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": r_erased, "floor": r_floor},
+                      "floor": 1000 * floor["kid"], "std_erased": 1000 * kid_erased[1], "subsets": 50, "subset_size": subset},
+        "precision": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": p_erased, "floor": floor["precision"]},
+        "recall": {"protocol": protocol_name("pr", n, "clean"), "erased_vs_clean": r_erased, "floor": floor["recall"]},
+        "reference_cache": cached,
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def reference_features(g: Generator, judge: Labeller | None, direction: Direction, n: int, seed: int, feats,
+                       kid_subset: int) -> tuple[torch.Tensor, dict[str, float], str]:
+    """Inception features ``[n, 2048]`` of G's feature-free samples (seed ``seed``), and the floors.
+
+    The floors are FID, KID (50 subsets of ``kid_subset``) and precision/recall between that set and a
+    second one (seed ``seed + 1``). All of it depends only on G, the two latent sets and the feature
+    network, so it is read from the on-disk cache (``eraser.cache``) when an earlier run stored it:
+    a repeated erase of the same generator skips 2 × n Inception passes and one matrix square root.
+    The key holds the digests of G's weights, of both latent sets and of the Inception weights, so
+    a cached entry is only used for exactly these inputs. Returns ``(features, floors, "hit" | "miss" | "off")``.
+    """
+    from eraser.cache import TensorCache, digest_generator, digest_tensors
+    from eraser.metrics.distribution import fid_from_features, kid_from_features, precision_recall
+
+    z_a = clean_latents(g, judge, direction, n, seed)  # [n, D]
+    z_b = clean_latents(g, judge, direction, n, seed + 1)
+    cache = TensorCache("fid-reference")
+    inputs = {"what": "FID reference features and floors", "generator": digest_generator(g),
+              "latents": [digest_tensors({"z": z_a}), digest_tensors({"z": z_b})], "features": feats.fingerprint(),
+              "kid": {"subsets": 50, "subset_size": kid_subset}, "pr_k": 3}
+    hit = cache.get(inputs) if cache.enabled else None
+    if hit is not None:
+        return hit[0]["features"].double(), hit[1]["floor"], "hit"
+    clean_a = feats.features(g.generate(z_a))  # [n, 2048]
+    clean_b = feats.features(g.generate(z_b))
+    kid = kid_from_features(clean_a, clean_b, subsets=50, subset_size=kid_subset)
+    precision, recall = precision_recall(clean_a, clean_b)
+    floor = {"fid": fid_from_features(clean_a, clean_b), "kid": kid[0], "precision": precision, "recall": recall}
+    # pool3 features are float32 values held in float64: stored as float32 they come back bit for bit
+    cache.put(inputs, {"features": clean_a.float()}, {"floor": floor})
+    return clean_a, floor, "miss" if cache.enabled else "off"
 
 
 def _feature_name(spec: str) -> str:

@@ -33,7 +33,7 @@ class ShippedModel:
 
 def _source(src) -> str:
     if isinstance(src, dict):
-        return src.get("package") or src.get("marks") or ""
+        return src.get("package") or src.get("marks") or src.get("summary") or ""
     return str(src or "")
 
 

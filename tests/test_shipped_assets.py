@@ -66,3 +66,28 @@ def test_clip_labeller_without_weights_fails_in_one_line(run_cli, tmp_path, monk
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and "ViT-B-32" in lines[0] and "laion2b_s34b_b79k" in lines[0]
     assert not (tmp_path / "s.json").exists()
+
+
+VAE_MARKS = ROOT / "assets" / "marks" / "faces-vae64-eyeglasses.json"
+
+
+def test_shipped_vae_loads_with_its_recipe_record():
+    from eraser.generators.adapters import VAEGenerator
+    from eraser.io import sha256_file
+
+    vae = load_generator("faces-vae64")
+    assert isinstance(vae, VAEGenerator) and vae.latent_dim == 128 and vae.has_encoder
+    prov = json.loads((pretrained_root() / "faces-vae64" / "provenance.json").read_text())
+    assert prov["weights_sha256"] == sha256_file(pretrained_root() / "faces-vae64" / "model.safetensors")
+    assert prov["training"]["steps"] == prov["training"]["recipe"]["steps"] and prov["training"]["training_time_s"] > 0
+    assert "digiface-dcgan64" in prov["source"]["training_data"]
+    x = vae.generate(vae.sample_latents(4, 0))
+    assert x.shape == (4, 3, 64, 64) and float(x.std()) > 0.1  # not a constant image
+
+
+def test_vae_marks_are_the_dcgan_marks_encoded():
+    gan_marks, vae_marks = load_marks(MARKS), load_marks(VAE_MARKS)
+    assert vae_marks.labels == gan_marks.labels and vae_marks.ids == gan_marks.ids
+    gan, vae = load_generator("digiface-dcgan64"), load_generator("faces-vae64")
+    expected = vae.encode(gan.generate(gan_marks.z[:32])).detach()
+    assert torch.allclose(vae_marks.z[:32], expected, atol=1e-4)

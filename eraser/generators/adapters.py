@@ -76,6 +76,34 @@ class ModuleGenerator(Generator):
         return cls.build(config["class"], config.get("init_args", {}), config["latent_shape"], name)
 
 
+class VAEGenerator(ModuleGenerator):
+    """A VAE module: ``decode(z)`` generates from the prior's latent, ``encode(x)`` gives the posterior.
+
+    The module must have ``encode(x) -> (mean, logvar)`` (or just the mean) and ``decode(z)``;
+    ``encode`` here returns the posterior mean, so a user's own images can be placed in latent space
+    and marked. Fine-tuning (the erase) updates only the decoder: the module's ``decoder``
+    attribute when it has one, otherwise every parameter.
+    """
+
+    kind = "vae"
+
+    @staticmethod
+    def is_vae_class(module_cls: type) -> bool:
+        return callable(getattr(module_cls, "encode", None)) and callable(getattr(module_cls, "decode", None))
+
+    def _forward(self, z: Tensor) -> Tensor:
+        return self.module.decode(z)
+
+    def _encode(self, x: Tensor) -> Tensor:
+        out = self.module.encode(x)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        part = getattr(self.module, "decoder", None)
+        params = part.parameters() if isinstance(part, nn.Module) else self.module.parameters()
+        return [p for p in params if p.requires_grad]
+
+
 # -- diffusers autoencoders --------------------------------------------------------------------
 #: diffusers model classes that decode a latent into an image
 DIFFUSERS_DECODERS = ("AutoencoderKL", "VQModel")
@@ -119,6 +147,11 @@ class DiffusersGenerator(Generator):
         else:  # VQModel: pre-quantisation latents
             z = enc.latents
         return z * self.scaling_factor
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The decoder side (``post_quant_conv``, ``decoder`` and, for VQModel, the codebook); the encoder stays fixed."""
+        parts = [getattr(self.module, name, None) for name in ("post_quant_conv", "quantize", "decoder")]
+        return [p for part in parts if isinstance(part, nn.Module) for p in part.parameters() if p.requires_grad]
 
     def config(self) -> dict[str, Any]:
         init_args = {k: v for k, v in dict(self.module.config).items() if not k.startswith("_")}
@@ -202,5 +235,5 @@ class TorchScriptGenerator(Generator):
 
 
 ADAPTERS: dict[str, type[Generator]] = {
-    a.kind: a for a in (ModuleGenerator, DiffusersGenerator, TorchScriptGenerator)
+    a.kind: a for a in (ModuleGenerator, VAEGenerator, DiffusersGenerator, TorchScriptGenerator)
 }

@@ -17,7 +17,13 @@ from typing import Any
 
 from eraser import registry
 from eraser.errors import EraserError
-from eraser.generators.adapters import DiffusersGenerator, ModuleGenerator, TorchScriptGenerator
+from eraser.generators.adapters import (
+    DiffusersGenerator,
+    ModuleGenerator,
+    TorchScriptGenerator,
+    VAEGenerator,
+    import_module_class,
+)
 from eraser.generators.base import Generator, resolve_device
 from eraser.generators.checkpoint import is_checkpoint, load_checkpoint
 from eraser.generators.state import PICKLE_SUFFIXES, is_torchscript, load_strict, read_weights
@@ -64,7 +70,8 @@ def _load(source: str, options: LoadOptions) -> Generator:
     if options.module_class:
         if options.latent_shape is None:
             raise EraserError("a weights file with --class also needs --latent-shape (e.g. 100,1,1)")
-        gen = ModuleGenerator.build(options.module_class, options.init_args, options.latent_shape, str(path))
+        adapter = VAEGenerator if VAEGenerator.is_vae_class(import_module_class(options.module_class)) else ModuleGenerator
+        gen = adapter.build(options.module_class, options.init_args, options.latent_shape, str(path))
         state = read_weights(path, options.state_dict_key, options.trust_pickle)
         load_strict(gen.module, state, str(path))
         gen.module.eval()

@@ -71,20 +71,37 @@ def fit_probe_from_marks(generator: Generator, marks: Marks, embedder, C: float 
 
 
 def suggest(generator: Generator, marks: Marks, embedder, n_candidates: int, seed: int, k: int,
-            C: float = 0.1) -> tuple[Tensor, Tensor, ProbeFit]:
+            C: float = 0.1, fit: ProbeFit | None = None) -> tuple[Tensor, Tensor, ProbeFit]:
     """The ``k`` fresh samples the probe is least sure of (score nearest 0.5): latents, scores, fit.
 
     Candidates are ``n_candidates`` prior samples drawn with ``seed`` (uncertainty sampling).
+    ``fit``: a probe already trained on ``marks`` with ``embedder`` (the notebook keeps one), used as is.
     """
     from eraser.labelling.probe import ProbeHead
 
-    fit = fit_probe_from_marks(generator, marks, embedder, C=C, seed=seed)
+    fit = fit or fit_probe_from_marks(generator, marks, embedder, C=C, seed=seed)
     head = ProbeHead.from_fit(fit)
     z = generator.sample_latents(n_candidates, seed)
     with torch.no_grad():
         s = head(embed_all(embedder, generator.generate(z)))
     order = torch.argsort((s - 0.5).abs())[:k]
     return z[order], s[order], fit
+
+
+@torch.no_grad()
+def encode_marks(marks: Marks, source: Generator, target: Generator, batch_size: int = 256) -> Marks:
+    """The same marks placed in ``target``'s latent space: each marked sample of ``source`` is decoded
+    and encoded by ``target`` (a VAE, posterior mean), keeping its label and id.
+
+    This is how a person's marks on one model's samples, or on their own images, label a VAE.
+    """
+    if not target.has_encoder:
+        from eraser.errors import EraserError
+
+        raise EraserError(f"{target.name} has no encoder, so marked images cannot be placed in its latent space")
+    x = source.generate(marks.z, batch_size)
+    z = torch.cat([target.encode(x[i : i + batch_size]).cpu() for i in range(0, len(x), batch_size)])
+    return Marks(z.float(), list(marks.labels), marks.feature, target.name, list(marks.ids), dict(marks.meta))
 
 
 def save_probe_from_marks(out: Path, generator: Generator, marks: Marks, embedder, marks_path: str,
@@ -96,5 +113,5 @@ def save_probe_from_marks(out: Path, generator: Generator, marks: Marks, embedde
     return fit
 
 
-__all__ = ["embed_marks", "fit_probe_from_marks", "save_probe_from_marks", "score_to_json", "suggest",
+__all__ = ["embed_marks", "encode_marks", "fit_probe_from_marks", "save_probe_from_marks", "score_to_json", "suggest",
            "write_marking_grids"]

@@ -60,6 +60,7 @@ __all__ = [
     "precision_recall",
     "PrecisionRecall",
     "InceptionFeatures",
+    "inference_copy",
     "protocol_name",
 ]
 
@@ -459,6 +460,41 @@ class PrecisionRecall(_StoredFeatures):
 # --------------------------------------------------------------------------------------
 
 
+#: How :class:`InceptionFeatures` runs the network by default (``fast=True``); part of the cache key of
+#: stored features, so changing it invalidates them.
+INCEPTION_RUNTIME = "bn-folded+channels_last/1"
+
+_FAST_NETS: list[tuple[Any, Any]] = []  # [(source net, its inference copy)], one entry per process
+
+
+def inference_copy(net: Any) -> Any:
+    """A copy of an :class:`~eraser.nets.fid_inception.FIDInceptionV3` for faster CPU inference, same function.
+
+    Each BatchNorm (eval statistics) is folded into the convolution before it with
+    ``torch.nn.utils.fusion.fuse_conv_bn_eval``, and the weights are stored channels_last, which
+    oneDNN's convolutions prefer. The features equal the plain network's to float32 rounding
+    (about 1e-5 absolute on pool3 values of order 1; see tests/test_metrics_distribution.py). The
+    copy is kept for the process, like the network itself.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from eraser.nets.fid_inception import BasicConv2d
+
+    for src, fast in _FAST_NETS:
+        if src is net:
+            return fast
+    import copy
+
+    fast = copy.deepcopy(net).eval()
+    for m in fast.modules():
+        if isinstance(m, BasicConv2d) and isinstance(m.bn, nn.BatchNorm2d):
+            m.conv, m.bn = fuse_conv_bn_eval(m.conv, m.bn), nn.Identity()
+    fast = fast.requires_grad_(False).to(memory_format=torch.channels_last)
+    _FAST_NETS[:] = [(net, fast)]
+    return fast
+
+
 class InceptionFeatures:
     """FID Inception-v3 pool3 features ``[N, 2048]`` of images ``[N, 3, H, W]`` in ``[-1, 1]``.
 
@@ -468,16 +504,31 @@ class InceptionFeatures:
     resized to 299×299 with ``F.interpolate(bilinear, align_corners=False)``, as pytorch-fid
     does. Features from a different resize (TF1 / NVIDIA / torch-fidelity) are not comparable
     with these.
+
+    With ``fast=True`` (the default) the network runs as :func:`inference_copy` (BatchNorm folded
+    into the convolutions, channels_last): about 30 % less CPU time per image on an AVX-512 CPU,
+    with features equal to the plain network's to float32 rounding. ``fast=False`` runs the
+    plain network.
     """
 
     name = "inception"
     dim = INCEPTION_DIM
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, device: str | torch.device = "cpu", fast: bool = True) -> None:
         from eraser.labelling.embedders import fid_inception
 
         self.device = torch.device(device)
+        self.fast = bool(fast)
         self.net = fid_inception(self.device)
+        self._run = inference_copy(self.net) if self.fast else self.net
+
+    def fingerprint(self, batch_size: int = 64) -> dict[str, Any]:
+        """What these features depend on, for cache keys: the weights' digest, resize, runtime and device."""
+        from eraser.cache import digest_module
+
+        return {"network": digest_module(self.net), "resize": f"bilinear {self.net.input_size}px, align_corners=False",
+                "runtime": INCEPTION_RUNTIME if self.fast else "plain", "device": self.device.type,
+                "batch_size": int(batch_size), "torch": torch.__version__}
 
     @torch.no_grad()
     def features(self, images: Tensor, batch_size: int = 64) -> Tensor:
@@ -499,7 +550,12 @@ class InceptionFeatures:
         out = []
         for x in images.split(batch_size):  # [b, 3, H, W]
             x = x.to(self.device, torch.float32).clamp(-1.0, 1.0)
-            out.append(self.net(x).to("cpu", torch.float64))  # [b, 2048]
+            if self.fast:
+                x = self._run.resize(x).contiguous(memory_format=torch.channels_last)  # [b, 3, 299, 299]
+                f = self._run.forward_trunk(x).mean(dim=(2, 3))  # [b, 2048]
+            else:
+                f = self._run(x)  # [b, 2048]
+            out.append(f.to("cpu", torch.float64))
         if not out:
             return torch.zeros(0, self.dim, dtype=torch.float64)
         return torch.cat(out)  # [N, 2048]

@@ -51,9 +51,38 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def audit_section(doc: dict[str, Any], png: bytes) -> str:
+    """The robustness audit (``eraser.audit``'s audit.json and audit.png): success rates side by side,
+    the budget, what an attempt is, and the best attack images."""
+    models = list(doc["results"])
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in models)
+    rows = []
+    for attack in doc["success_rate"]:
+        cells = []
+        for m in models:
+            r = doc["results"][m].get(attack)
+            cells.append("<td>–</td>" if r is None else
+                         f"<td>{r['successes']}/{r['attempts']} = {r['success_rate']:.1%} "
+                         f"(95 % CI {r['success_rate_ci95'][0]:.1%}–{r['success_rate_ci95'][1]:.1%}); "
+                         f"best score {r['best_score']:.3f}</td>")
+        rows.append(f"<tr><td>{html.escape(attack)}</td>{''.join(cells)}"
+                    f"<td class=\"small\">{html.escape(doc['definitions'][attack])}</td></tr>")
+    b = doc["budget"]
+    budget = ", ".join(f"{k}={v}" for k, v in b.items() if not isinstance(v, dict))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in doc.get("notes", []))
+    return (f"<h2>Robustness audit: attacks that search the latent space for the feature</h2>"
+            f"<p>Success = the classifier <code>{html.escape(doc['classifier'])}</code> scores the attack's sample "
+            f"≥ {doc['threshold']:.3g}. Same budget and seeds for every generator: <code>{html.escape(budget)}</code>.</p>"
+            f"<table><tr><th>attack</th>{head}<th>attempt and success</th></tr>{''.join(rows)}</table>"
+            f"{f'<ul class=small>{notes}</ul>' if notes else ''}"
+            f"<p class=\"small\">Best images per attack and generator (one row each), score in each corner:</p>"
+            f"{_img(png, 'best attack images')}")
+
+
 def render(title: str, subtitle: str, passed: bool, guards: list[GuardResult], images: dict[str, bytes],
-           metrics: dict[str, Any], notes: list[str] | None = None) -> str:
-    """The report page. ``images`` maps captions to PNG bytes, shown in order."""
+           metrics: dict[str, Any], notes: list[str] | None = None, sections: str = "") -> str:
+    """The report page. ``images`` maps captions to PNG bytes, shown in order; ``sections`` is
+    extra HTML placed after them (e.g. ``audit_section``)."""
     verdict = ('<span class="verdict pass">all measured guards pass</span>' if passed
                else '<span class="verdict fail">guards failed: nothing was kept</span>')
     figs = "".join(f"<h2>{html.escape(cap)}</h2>{_img(png, cap)}" for cap, png in images.items())
@@ -64,6 +93,6 @@ def render(title: str, subtitle: str, passed: bool, guards: list[GuardResult], i
 <h1>{html.escape(title)}</h1><p class="small">{html.escape(subtitle)}</p>
 <h2>Verdict</h2>{verdict}{guard_table(guards)}
 {f'<ul class="small">{note_html}</ul>' if note_html else ''}
-{figs}
+{figs}{sections}
 <h2>Every number</h2><table>{table}</table>
 </body></html>"""
