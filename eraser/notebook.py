@@ -43,8 +43,10 @@ DEFAULT_EMBED_SIZE = 128
 SEED_BASE = 7_000_000
 
 #: the report's verdict colours for the guard table shown inline (scoped to it)
-GUARD_CSS = (".eraser-guards td, .eraser-guards th {text-align: left} .eraser-guards .pass {background: #e6f4ea} "
-             ".eraser-guards .fail {background: #fce8e6} .eraser-guards .skip {background: #f1f3f4}")
+GUARD_CSS = (".eraser-guards table td, .eraser-guards table th {text-align: left !important} "
+             ".eraser-guards table tr.pass td {background: #e6f4ea !important} "
+             ".eraser-guards table tr.fail td {background: #fce8e6 !important} "
+             ".eraser-guards table tr.skip td {background: #f1f3f4 !important}")
 
 LABEL_COLOURS = {"yes": "#2e7d32", "no": "#c62828", "unsure": "#f9a825", None: "#dddddd"}
 BUTTON_STYLES = {"yes": "success", "no": "danger", "unsure": "warning"}

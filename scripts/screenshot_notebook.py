@@ -186,6 +186,19 @@ def start_lab(work: Path) -> tuple[subprocess.Popen, int]:
     raise SystemExit(f"JupyterLab did not start; see {work / 'lab.log'}")
 
 
+def save_png(png: bytes, out: Path, colours: int) -> None:
+    """Write the screenshot, reduced to ``colours`` colours (Pillow, dithered; 0 keeps it as captured)."""
+    import io
+
+    from PIL import Image
+
+    if not colours:
+        out.write_bytes(png)
+        return
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(out, optimize=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "notebook-jupyterlab.png")
@@ -193,6 +206,7 @@ def main() -> None:
     ap.add_argument("--replay-limit", type=int, default=400)
     ap.add_argument("--window", default="1400,5800", help="viewport W,H")
     ap.add_argument("--wait-s", type=float, default=1500, help="longest wait for the notebook to run and draw")
+    ap.add_argument("--colours", type=int, default=256, help="palette size of the PNG (0: full colour, ~3x larger)")
     ap.add_argument("--stored", action="store_true", help="execute headless first, then only open the notebook")
     args = ap.parse_args()
 
@@ -205,7 +219,7 @@ def main() -> None:
     doc = with_parameters({
         "REPLAY_MARKS": str(ROOT / "assets" / "marks" / "digiface-eyeglasses.json"), "REPLAY_LIMIT": args.replay_limit,
         "N_SHOW": 12, "SUGGEST_FROM": 24, "EMBED_SIZE": 75, "STEPS": 40, "N_EVAL": 256, "FID_SAMPLES": 0,
-        "ERASE_OPTIONS": {"guard_eval": 256, "guard_every": 20}})
+        "ERASE_OPTIONS": {"guard_eval": 128, "guard_clean": 64, "guard_every": 40}})
     t0 = time.time()
     if args.stored:
         execute_stored(doc, copy)
@@ -237,7 +251,7 @@ def main() -> None:
         print(f"page: {seen}")
         png = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(png)
+        save_png(png, args.out, args.colours)
         print(f"wrote {args.out} (JupyterLab log: {work / 'lab.log'}; outputs in {work / 'eraser-notebook'})")
     finally:
         browser.close()

@@ -6,6 +6,11 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# FID reference features are cached on disk (eraser/cache.py): tests use a private folder, never the user's
+if "ERASER_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["ERASER_CACHE_DIR"] = tempfile.mkdtemp(prefix="eraser-test-cache-")
 
 from dataclasses import dataclass
 from pathlib import Path

@@ -267,7 +267,7 @@ def test_notebook_runs_headless(tmp_path):
     limit = 400
     params = {"REPLAY_MARKS": str(SHIPPED_MARKS), "REPLAY_LIMIT": limit, "N_SHOW": 12, "SUGGEST_FROM": 24,
               "EMBED_SIZE": 75, "STEPS": 40, "N_EVAL": 256, "FID_SAMPLES": 0,
-              "ERASE_OPTIONS": {"guard_eval": 256, "guard_every": 20}}
+              "ERASE_OPTIONS": {"guard_eval": 128, "guard_clean": 64, "guard_every": 40}}
     where = next(i for i, c in enumerate(doc.cells) if "parameters" in c.metadata.get("tags", []))
     doc.cells.insert(where + 1, nbformat.v4.new_code_cell("\n".join(f"{k} = {v!r}" for k, v in params.items()),
                                                           metadata={"tags": ["injected-parameters"]}))
