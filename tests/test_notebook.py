@@ -257,7 +257,6 @@ def _mimes(cell) -> set[str]:
     return {mime for o in cell.get("outputs", []) for mime in o.get("data", {})}
 
 
-@pytest.mark.slow
 def test_notebook_runs_headless(tmp_path):
     """Execute the notebook in a kernel; a marks file replaces the clicks and the erase is short."""
     nbformat = pytest.importorskip("nbformat")

@@ -176,7 +176,7 @@ def test_marks_grid_encodes_own_images_into_a_vae(tmp_path, run_cli):
 
     m = load_marks(tmp_path / "m" / "marks.json")
     assert len(m) == 3 and m.labels == ["unsure"] * 3
-    x_back = torch.stack([torch.from_numpy(np.asarray(Image.open(imgs / f"{i}.png"))) for i in range(3)])
+    x_back = torch.stack([torch.from_numpy(np.array(Image.open(imgs / f"{i}.png"))) for i in range(3)])
     expected = g.encode(x_back.permute(0, 3, 1, 2).float() / 127.5 - 1)
     assert torch.allclose(m.z, expected, atol=1e-5)
 
