@@ -34,6 +34,18 @@ def tiny_dcgan(seed: int = 0, nz: int = 8) -> ModuleGenerator:
     return gen
 
 
+class ChannelMeans:
+    """A tiny embedder for tests: per-channel means and stds of the image ([N, 6])."""
+
+    name = "channel-means"
+
+    def embed(self, x):
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    def spec(self):
+        return {"name": self.name}
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path: Path) -> Path:
     """A tiny DCGAN saved as an eraser checkpoint directory."""

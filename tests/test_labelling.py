@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_dcgan
+from conftest import ChannelMeans, tiny_dcgan
 from eraser.classifiers import load_classifier, save_classifier
 from eraser.errors import EraserError
 from eraser.generators import load_generator
@@ -200,18 +200,6 @@ def test_marks_grid_cli(run_cli, tiny_checkpoint, tmp_path):
     assert torch.equal(m.z, load_generator(tiny_checkpoint).sample_latents(10, 4))
     r = run_cli("marks", "grid", "-g", tiny_checkpoint, "--n", 2, "--out", tmp_path / "g")
     assert r.code == 2 and "already exists" in r.err
-
-
-class ChannelMeans:
-    """A tiny embedder for tests: per-channel means and stds of the image ([N, 6])."""
-
-    name = "channel-means"
-
-    def embed(self, x):
-        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
-
-    def spec(self):
-        return {"name": self.name}
 
 
 def test_suggest_picks_the_least_certain_candidates():

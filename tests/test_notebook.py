@@ -12,7 +12,7 @@ import torch
 
 pytest.importorskip("ipywidgets")
 
-from conftest import tiny_dcgan
+from conftest import ChannelMeans, tiny_dcgan
 
 from eraser import notebook as nb
 from eraser.errors import EraserError
@@ -26,18 +26,6 @@ from eraser.labelling.probe import MIN_PER_CLASS, ProbeHead
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "erase_interactively.ipynb"
 SHIPPED_MARKS = ROOT / "assets" / "marks" / "digiface-eyeglasses.json"
-
-
-class ChannelMeans:
-    """A tiny embedder for tests: per-channel means and stds of the image ([N, 6])."""
-
-    name = "channel-means"
-
-    def embed(self, x):
-        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
-
-    def spec(self):
-        return {"name": self.name}
 
 
 def bright(gen, z) -> list[str]:
