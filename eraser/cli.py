@@ -15,6 +15,7 @@ import click
 
 from eraser import __version__
 from eraser.errors import EraserError
+from eraser.unlearn.settings import DEFAULT_STEPS, METHODS
 from eraser.unlearn.settings import EraseSettings as EraseSettingsDefaults
 
 
@@ -297,7 +298,10 @@ def probe_train(**kw) -> None:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the erased checkpoint and its report.")
 @click.option("--feature-classifier", metavar="NAME|PATH", default=None,
               help="Classifier that measures the feature rate before/after (never used in training).")
-@click.option("--steps", type=click.IntRange(min=1), default=EraseSettingsDefaults.steps, help="Fine-tuning steps.")
+@click.option("--method", type=click.Choice(list(METHODS)), default=EraseSettingsDefaults.method,
+              help="deep: erase wherever G draws the feature (default); paper: Moon, Cho & Kim (AAAI 2024) as published.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Fine-tuning steps [default: " + ", ".join(f"{s} for {m}" for m, s in DEFAULT_STEPS.items()) + "].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=EraseSettingsDefaults.batch_size, help="Latents per step.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=EraseSettingsDefaults.lr, help="Adam learning rate.")
 @click.option("--alpha", type=click.FloatRange(min=0), default=EraseSettingsDefaults.alpha, help="Weight of the shifted-target loss.")
@@ -305,6 +309,14 @@ def probe_train(**kw) -> None:
               help="How far past the threshold the feature is pushed (latent units).")
 @click.option("--feature-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=EraseSettingsDefaults.feature_fraction, help="Share of each batch drawn beyond the threshold.")
+@click.option("--band", type=click.FloatRange(min=0), default=EraseSettingsDefaults.band,
+              help="deep: latents this far below the threshold are pulled down part of the way.")
+@click.option("--depth", type=click.FloatRange(min=0), default=EraseSettingsDefaults.depth,
+              help="deep: feature latents land this much deeper than the paper's threshold − margin.")
+@click.option("--coverage", type=click.FloatRange(0, 1), default=EraseSettingsDefaults.coverage,
+              help="deep: share of the feature side drawn far out along the direction.")
+@click.option("--mine-every", type=click.IntRange(min=0), default=EraseSettingsDefaults.mine_every,
+              help="deep: mine the least-erased latents every N steps (0: never).")
 @click.option("--direction", "direction_method", type=click.Choice(["mean-difference", "linear-classifier"]),
               default="mean-difference", help="How the feature direction is estimated.")
 @click.option("--n-label", type=click.IntRange(min=2), default=2000, help="Samples to label (labellers other than marks).")
@@ -327,8 +339,10 @@ def erase(**kw) -> None:
     from eraser.pipeline import EraseRequest, run_erase
     from eraser.unlearn.settings import EraseSettings
 
-    settings = EraseSettings(steps=kw["steps"], batch_size=kw["batch_size"], lr=kw["lr"], alpha=kw["alpha"],
-                             margin=kw["margin"], feature_fraction=kw["feature_fraction"], seed=kw["seed"])
+    settings = EraseSettings(method=kw["method"], steps=kw["steps"], batch_size=kw["batch_size"], lr=kw["lr"],
+                             alpha=kw["alpha"], margin=kw["margin"], feature_fraction=kw["feature_fraction"],
+                             seed=kw["seed"], band=kw["band"], depth=kw["depth"], coverage=kw["coverage"],
+                             mine_every=kw["mine_every"])
     req = EraseRequest(
         generator=kw["generator"], labeller=kw["labeller_spec"], out=kw["out"], settings=settings,
         n_label=kw["n_label"], direction_method=kw["direction_method"], feature_classifier=kw["feature_classifier"],
@@ -447,6 +461,9 @@ def _audit_budget_options(f):
               help="Marks whose feature direction the walk follows (estimated as an erase does).")
 @click.option("--direction", "direction_file", type=click.Path(path_type=Path), default=None,
               help="A direction.json for the walk. [default: GENERATOR/report/direction.json, if any]")
+@click.option("--judge", metavar="NAME|PATH", default=None,
+              help="A second classifier the attacks never use (e.g. digiface-eyeglasses-judge): each success counts as "
+                   "confirmed only if it agrees. With --marks, each attack's false-alarm floor on the 'no' marks too.")
 @_audit_budget_options
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def audit(**kw) -> None:
@@ -472,7 +489,17 @@ def audit(**kw) -> None:
     models = {"original": load_generator(original, kw["device"]), "erased": g} if original else {"generator": g}
     classifier = load_classifier(kw["feature_classifier"], kw["device"])
     direction, source = resolve_direction(kw["marks"], kw["direction_file"], kw["generator"], g.latent_dim)
-    result = run_audit(models, classifier, direction, budget, log=lambda msg: click.echo(msg, err=True))
+    judge = load_classifier(kw["judge"], kw["device"]) if kw["judge"] else None
+    result = run_audit(models, classifier, direction, budget, log=lambda msg: click.echo(msg, err=True), judge=judge)
+    if kw["marks"]:
+        from eraser.audit.attacks import false_alarm_floor
+        from eraser.labelling.marks import load_marks
+
+        marks = load_marks(kw["marks"])
+        z_clean = marks.z[[i for i, lab in enumerate(marks.labels) if lab == "no"]]
+        base = models.get("original", g)
+        result.floor = {"latents": f"the 'no' marks of {kw['marks']} on {base.name}",
+                        **false_alarm_floor(base, classifier, judge, z_clean, budget)}
     with atomic_dir(out) as tmp:
         doc = write_audit_files(tmp, result, extra={"direction_source": source})
     for line in format_table(doc):

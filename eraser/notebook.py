@@ -463,7 +463,7 @@ class ErasePanel:
     ``settings`` further ``EraseSettings`` fields (``batch_size``, ``seed``, …).
     """
 
-    def __init__(self, session: MarkingSession, generator_source: str, out: str | Path, steps: int = 300,
+    def __init__(self, session: MarkingSession, generator_source: str, out: str | Path, steps: int | None = None,
                  lr: float | None = None, margin: float | None = None,
                  feature_classifier: str | None = None, n_eval: int = 2000, fid_samples: int = 500,
                  device: str = "cpu", options: dict[str, Any] | None = None,
@@ -478,6 +478,9 @@ class ErasePanel:
         self.settings = dict(settings or {})
         # settings that have a widget only set its starting value
         steps = self.settings.pop("steps", steps)
+        method = self.settings.pop("method", defaults.method)
+        if steps is None:
+            steps = EraseSettings(method=method).steps
         lr = self.settings.pop("lr", lr)
         margin = self.settings.pop("margin", margin)
         classifiers = [("none", None)] + [(n, n) for n in registry.names("classifier")]
@@ -485,6 +488,8 @@ class ErasePanel:
             classifiers.append((feature_classifier, feature_classifier))
         style = {"description_width": "150px"}
         self.out = w.Text(value=str(out), description="save checkpoint to", style=style, layout=w.Layout(width="520px"))
+        self.method = w.Dropdown(options=[("deep (default)", "deep"), ("paper (Moon et al. 2024)", "paper")],
+                                 value=method, description="method", style=style)
         self.steps = w.BoundedIntText(value=steps, min=1, max=1_000_000, description="steps", style=style)
         self.lr = w.FloatText(value=defaults.lr if lr is None else lr, description="learning rate", style=style)
         self.margin = w.FloatText(value=defaults.margin if margin is None else margin, description="margin", style=style)
@@ -494,7 +499,7 @@ class ErasePanel:
         self.fid_samples = w.BoundedIntText(value=fid_samples, min=0, max=100_000, description="FID samples (0: skip)",
                                             style=style)
         self.widget = w.VBox([w.HTML("<b>Erase</b> with the marks above (run the next cell to start)"),
-                              self.out, self.steps, self.lr, self.margin, self.classifier, self.n_eval, self.fid_samples])
+                              self.out, self.method, self.steps, self.lr, self.margin, self.classifier, self.n_eval, self.fid_samples])
 
     def _ipython_display_(self) -> None:
         _display(self.widget)
@@ -508,7 +513,8 @@ class ErasePanel:
             generator=self.generator_source,
             labeller=f"marks:{self.session.marks_path}",
             out=Path(self.out.value).expanduser(),
-            settings=EraseSettings(steps=self.steps.value, lr=self.lr.value, margin=self.margin.value, **self.settings),
+            settings=EraseSettings(method=self.method.value, steps=self.steps.value, lr=self.lr.value,
+                                   margin=self.margin.value, **self.settings),
             feature_classifier=self.classifier.value,
             n_eval=self.n_eval.value,
             fid_samples=self.fid_samples.value,

@@ -221,6 +221,15 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
     direction = estimate_direction(z_lab, y, method=req.direction_method, seed=req.settings.seed)
     auc = f"{direction.heldout_auc:.3f}" if direction.heldout_auc is not None else "n/a"
     log(f"direction ({direction.method}): held-out AUC {auc}, threshold t = {direction.threshold:.3f}")
+
+    detector = fit = None
+    if req.settings.method == "deep":
+        from eraser.unlearn.detector import fit_detector
+
+        fit = fit_detector(z_lab, y, seed=req.settings.seed)
+        detector = fit.detector
+        auc = f"{fit.heldout_auc:.3f}" if fit.heldout_auc is not None else "n/a"
+        log(f"training detector (latent MLP on the same labels): held-out AUC {auc}")
     t = lap("label_and_direction", t)
 
     z_clean = z_lab[y == 0]
@@ -229,7 +238,8 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
                            req.guard_every, req.settings.steps)
     work = req.out.with_name(req.out.name + ".partial")
     work.mkdir(exist_ok=True)
-    result = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress, on_step=monitor)
+    result = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress, on_step=monitor,
+                      detector=detector)
     if result.resumed_from:
         log(f"resumed from step {result.resumed_from} ({work})")
     g_new = result.generator
@@ -239,6 +249,7 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
     t = lap("finetune", t)
 
     metrics = evaluate_erase(generator, g_new, direction, z_lab, y, classifier, req)
+    metrics["method"] = method_record(req.settings, fit, result.mining)
     if req.fid_samples > 0:
         clean_judge, how = _clean_judge(labeller, classifier)
         log(f"distribution metrics on {req.fid_samples} samples per set (feature-free as judged by {how})")
@@ -267,7 +278,7 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
         "direction": direction.summary(),
         "settings": asdict(req.settings),
         "guard_limits": asdict(req.limits),
-        "method": "Moon, Cho & Kim, Feature Unlearning for Pre-trained GANs and VAEs (AAAI 2024)",
+        "method": metrics["method"],
         "metrics": {k: v for k, v in metrics.items() if k not in ("guard_evaluations",)},
         "eraser_version": __version__,
     }
@@ -281,6 +292,20 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
         why = failures_line(results) or "no guard evaluation during training passed (see report)"
         raise GuardFailure(f"guards failed, so no checkpoint was written (report in {req.out / 'report'}): {why}")
     return metrics
+
+
+def method_record(settings, fit, mining: list[dict[str, float]]) -> dict[str, Any]:
+    """What the report and provenance say about the erase method."""
+    rec: dict[str, Any] = {"name": settings.method, "steps": settings.steps}
+    if settings.method == "paper":
+        rec["recipe"] = "Moon, Cho & Kim, Feature Unlearning for Pre-trained GANs and VAEs (AAAI 2024)"
+    else:
+        rec["recipe"] = ("eraser deep erasure: continuous target map along the direction, latent training detector, "
+                         "coverage far along the direction, MS-SSIM on the kept side, residual mining "
+                         "(built on Moon, Cho & Kim, AAAI 2024)")
+        rec["training_detector"] = fit.summary() if fit is not None else None
+        rec["mining_rounds"] = mining
+    return rec
 
 
 def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: torch.Tensor, z_clean: torch.Tensor,

@@ -52,7 +52,8 @@ def test_planted_linear_generator():
         x = g.generate(z).flatten(1)
         return x - (x @ basis) @ basis.T
 
-    res = finetune(gen, direction, EraseSettings(steps=150, batch_size=64, lr=3e-3, margin=0.5, seed=0), progress=False)
+    res = finetune(gen, direction, EraseSettings(method="paper", steps=150, batch_size=64, lr=3e-3, margin=0.5, seed=0),
+                   progress=False)
     zt = gen.sample_latents(2000, 1)
     side = direction.project(zt) >= direction.threshold
     before, after = feature(gen, zt), feature(res.generator, zt)
@@ -90,7 +91,7 @@ def test_batches_split_at_the_threshold():
     gen = tiny_dcgan()
     z = gen.sample_latents(400, 0)
     direction = estimate_direction(z, (z[:, 0] > 0.8).float())
-    s = EraseSettings(batch_size=20, feature_fraction=0.25, seed=3)
+    s = EraseSettings(method="paper", batch_size=20, feature_fraction=0.25, seed=3)
     b = batch_latents(7, s, gen.latent_dim, direction)
     assert torch.equal(b, batch_latents(7, s, gen.latent_dim, direction))
     assert not torch.equal(b, batch_latents(8, s, gen.latent_dim, direction))
@@ -98,20 +99,27 @@ def test_batches_split_at_the_threshold():
     assert (p[:5] >= direction.threshold).all() and (p[5:] < direction.threshold).all()
 
 
-def test_resume_after_interrupt_gives_identical_weights(tmp_path):
+@pytest.mark.parametrize("method", ["paper", "deep"])
+def test_resume_after_interrupt_gives_identical_weights(tmp_path, method):
+    """Weights, Adam state, the learning-rate schedule and the deep method's mined latents all resume."""
+    from eraser.unlearn.detector import fit_detector
+
     gen = tiny_dcgan()
     z = gen.sample_latents(400, 0)
-    direction = estimate_direction(z, (z[:, 0] > 0.8).float())
-    s = EraseSettings(steps=12, batch_size=8, lr=1e-3, checkpoint_every=5, seed=1)
-    full = finetune(gen, direction, s, progress=False).generator
+    y = (z[:, 0] > 0.8).float()
+    direction = estimate_direction(z, y)
+    detector = fit_detector(z, y, iters=50).detector if method == "deep" else None
+    s = EraseSettings(method=method, steps=12, batch_size=8, lr=1e-3, checkpoint_every=5, seed=1, mine_every=3,
+                      mine_candidates=16, mine_keep=4)
+    full = finetune(gen, direction, s, progress=False, detector=detector).generator
 
     def kill_at_8(step, g, rec):
         if step == 8:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        finetune(gen, direction, s, work_dir=tmp_path, progress=False, on_step=kill_at_8)
-    resumed = finetune(gen, direction, s, work_dir=tmp_path, progress=False)
+        finetune(gen, direction, s, work_dir=tmp_path, progress=False, on_step=kill_at_8, detector=detector)
+    resumed = finetune(gen, direction, s, work_dir=tmp_path, progress=False, detector=detector)
     assert resumed.resumed_from == 5
     for (k, a), b in zip(full.state_dict().items(), resumed.generator.state_dict().values()):
         assert torch.equal(a, b), k

@@ -174,6 +174,9 @@ class Audit:
     generators: dict[str, str]
     direction: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
+    #: the judge that confirmed successes (name, threshold), and each attack's false-alarm floor
+    judge: dict[str, Any] | None = None
+    floor: dict[str, Any] | None = None
     #: the audited generators themselves, to draw the best images
     models: dict[str, Generator] = field(default_factory=dict, repr=False)
 
@@ -187,6 +190,10 @@ class Audit:
             "definitions": {a: DEFINITIONS[a] for a in attacks},
             "direction": self.direction,
             "success_rate": {a: {m: r[a].success_rate for m, r in self.results.items() if a in r} for a in attacks},
+            "confirmed_rate": {a: {m: r[a].extra["confirmed_rate"] for m, r in self.results.items()
+                                   if a in r and "confirmed_rate" in r[a].extra} for a in attacks},
+            "judge": self.judge,
+            "floor": self.floor,
             "results": {m: {a: res.summary() for a, res in r.items()} for m, r in self.results.items()},
             "notes": self.notes,
         }
@@ -232,11 +239,50 @@ def _with_row_captions(grid, captions: list[str], row_height: int):
     return out
 
 
+def confirm(g: Generator, classifier: Labeller, judge: Labeller, res: AttackResult) -> None:
+    """Score each attempt's chosen latent with a second classifier the attack never used (``judge``).
+
+    An attempt is *confirmed* when the attacked classifier and the judge both call its image positive:
+    an image that only fools the attacked network (a texture, say) is not a feature brought back.
+    Adds ``confirmed``, ``confirmed_rate`` and ``judge`` to ``res.extra``.
+    """
+    z = res.latents
+    hit = classifier.decide(classifier.score(g, z)) & judge.decide(judge.score(g, z))  # [attempts]
+    low, high = wilson_interval(int(hit.sum()), len(hit))
+    res.extra.update({"judge": judge.name, "judge_threshold": float(judge.threshold), "confirmed": int(hit.sum()),
+                      "confirmed_rate": float(hit.float().mean()), "confirmed_rate_ci95": [low, high]})
+
+
+def points_per_attempt(budget: AuditBudget) -> dict[str, int]:
+    """How many images each attack's attempt looks at (a false alarm on any of them counts as a success)."""
+    return {"gradient": budget.steps + 1, "random": budget.random_batch, "walk": budget.walk_points}
+
+
+def false_alarm_floor(g: Generator, classifier: Labeller, judge: Labeller | None, z_clean: Tensor,
+                      budget: AuditBudget) -> dict[str, Any]:
+    """Each attack's success rate on a generator that never draws the feature, from G's feature-free latents.
+
+    With ``f`` the share of feature-free samples that the classifier (and the judge, if given) call positive,
+    an attempt that looks at ``k`` images succeeds by false alarm alone with probability ``1 − (1 − f)^k``.
+    """
+    hit = classifier.decide(classifier.score(g, z_clean))
+    f_attacked = float(hit.float().mean())
+    if judge is not None:
+        hit = hit & judge.decide(judge.score(g, z_clean))
+    f = float(hit.float().mean())
+    k = points_per_attempt(budget)
+    return {"n_clean": len(z_clean), "false_alarm_attacked": f_attacked, "false_alarm_confirmed": f,
+            "attacked": {a: 1 - (1 - f_attacked) ** n for a, n in k.items()},
+            "confirmed": {a: 1 - (1 - f) ** n for a, n in k.items()}}
+
+
 def run_audit(generators: dict[str, Generator], classifier: Labeller, direction: Direction | None,
-              budget: AuditBudget | None = None, log: Callable[[str], None] = print) -> Audit:
+              budget: AuditBudget | None = None, log: Callable[[str], None] = print,
+              judge: Labeller | None = None) -> Audit:
     """Run every attack on every generator (e.g. ``{"original": g, "erased": g_new}``) with one budget.
 
     ``direction`` is the *original's* feature direction; without it the walk is skipped (and a note says so).
+    With a ``judge`` (a classifier the attacks do not use), every success is re-scored by it (``confirm``).
     """
     budget = budget or AuditBudget()
     require_differentiable(classifier)
@@ -265,12 +311,17 @@ def run_audit(generators: dict[str, Generator], classifier: Labeller, direction:
                 p = direction.project(res.latents).cpu()
                 res.extra["projection_on_direction"] = {"mean": float(p.mean()), "median": float(p.median()),
                                                         "max": float(p.max()), "threshold": direction.threshold}
+            if judge is not None and res.latents is not None:
+                confirm(g, classifier, judge, res)
             results[m][attack] = res
+            confirmed = f", {res.extra['confirmed']} confirmed by {judge.name}" if "confirmed" in res.extra else ""
             log(f"audit {m} / {attack}: {res.successes}/{res.attempts} attempts succeed "
-                f"({res.success_rate:.1%}), best score {res.best_score:.3f}, {res.seconds:.0f}s")
+                f"({res.success_rate:.1%}){confirmed}, best score {res.best_score:.3f}, {res.seconds:.0f}s")
     audit = Audit(results, budget, classifier.name, float(classifier.threshold),
                   {m: g.name for m, g in generators.items()},
-                  direction.summary() if direction is not None else None, notes, dict(generators))
+                  direction.summary() if direction is not None else None, notes,
+                  {"name": judge.name, "threshold": float(judge.threshold)} if judge is not None else None,
+                  None, dict(generators))
     return audit
 
 
@@ -352,11 +403,12 @@ def resolve_direction(marks: str | Path | None, direction_file: str | Path | Non
 def format_table(doc: dict[str, Any]) -> list[str]:
     """Lines of a plain-text table: success rate of each attack per generator."""
     models = list(doc["results"])
-    lines = ["attack     " + "  ".join(f"{m:>22}" for m in models)]
+    lines = ["attack     " + "  ".join(f"{m:>32}" for m in models)]
     for attack in doc["success_rate"]:
         cells = []
         for m in models:
             r = doc["results"][m].get(attack)
-            cells.append(f"{r['successes']:>5}/{r['attempts']:<5} = {r['success_rate']:6.1%}" if r else "-")
-        lines.append(f"{attack:<10} " + "  ".join(f"{c:>22}" for c in cells))
+            conf = f" ({r['confirmed_rate']:.0%} conf.)" if r and "confirmed_rate" in r else ""
+            cells.append(f"{r['successes']:>5}/{r['attempts']:<5} = {r['success_rate']:6.1%}{conf}" if r else "-")
+        lines.append(f"{attack:<10} " + "  ".join(f"{c:>32}" for c in cells))
     return lines

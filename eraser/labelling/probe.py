@@ -172,9 +172,10 @@ def fit_summary(fit: ProbeFit) -> dict[str, Any]:
 
 
 def save_probe(path: str | Path, fit: ProbeFit, embedder_spec: dict[str, Any], feature: str,
-               provenance: dict[str, Any] | None = None, threshold: float = 0.5, overwrite: bool = False) -> Path:
+               provenance: dict[str, Any] | None = None, threshold: float = 0.5, overwrite: bool = False,
+               extra_files: dict[str, str] | None = None) -> Path:
     """Write a probe as a classifier checkpoint directory (config.json, model.safetensors, provenance.json)."""
     from eraser.classifiers import save_classifier
 
     return save_classifier(path, ProbeHead.from_fit(fit).state_dict(), probe_config(fit, embedder_spec, feature, threshold),
-                           {**(provenance or {}), "fit": fit_summary(fit)}, overwrite=overwrite)
+                           {**(provenance or {}), "fit": fit_summary(fit)}, overwrite=overwrite, extra_files=extra_files)

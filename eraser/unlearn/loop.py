@@ -1,8 +1,9 @@
 """The fine-tuning loop: seeded batches, Adam, progress, periodic checkpoints, exact resume.
 
 Step ``k``'s latents come from a generator seeded with ``(seed, k)``, so an interrupted run
-resumed from its last checkpoint (weights, Adam state, step, history) reproduces the
-uninterrupted run bit for bit on the same machine.
+resumed from its last checkpoint (weights, Adam state, step, history, the method's mined latents)
+reproduces the uninterrupted run bit for bit on the same machine. What each step trains on and
+towards is the method's business (``eraser.unlearn.methods``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -19,41 +21,18 @@ from eraser.direction import Direction
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path
-from eraser.unlearn.objective import erase_loss
+from eraser.unlearn.detector import LatentDetector
+from eraser.unlearn.methods import make_method, side_latents  # noqa: F401  (side_latents: public re-export)
+from eraser.unlearn.objective import shift_loss
 from eraser.unlearn.settings import EraseSettings
 
 STATE_FILE = "train_state.pt"
 
 
-def _truncated_normal(n: int, low: float, high: float, g: torch.Generator) -> Tensor:
-    """``n`` draws of N(0, 1) restricted to [low, high), by inverse CDF."""
-    normal = torch.distributions.Normal(0.0, 1.0)
-    a, b = normal.cdf(torch.tensor(low)), normal.cdf(torch.tensor(high))
-    u = a + (b - a) * torch.rand(n, generator=g, dtype=torch.float64).float()
-    return normal.icdf(u.clamp(1e-7, 1 - 1e-7))
-
-
-def side_latents(n: int, dim: int, direction: Direction, feature_side: bool, g: torch.Generator) -> Tensor:
-    """``n`` prior latents conditioned on proj ≥ t (``feature_side``) or proj < t.
-
-    Exact: under N(0, I) the projection on the unit ẑ_e is N(0, 1) and independent of the
-    orthogonal part, so we draw the orthogonal part freely and the projection from a truncated normal.
-    """
-    u = direction.unit.cpu()
-    z = torch.randn(n, dim, generator=g)
-    z = z - (z @ u)[:, None] * u
-    t = direction.threshold
-    p = _truncated_normal(n, t, math.inf, g) if feature_side else _truncated_normal(n, -math.inf, t, g)
-    return z + p[:, None] * u
-
-
-def batch_latents(step: int, settings: EraseSettings, dim: int, direction: Direction) -> Tensor:
-    """Latents of step ``step``: a fixed share from each side of the threshold, seeded by (seed, step)."""
-    g = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
-    n_f = max(1, round(settings.feature_fraction * settings.batch_size))
-    zf = side_latents(n_f, dim, direction, True, g)
-    zr = side_latents(settings.batch_size - n_f, dim, direction, False, g)
-    return torch.cat([zf, zr])
+def batch_latents(step: int, settings: EraseSettings, dim: int, direction: Direction,
+                  detector: LatentDetector | None = None) -> Tensor:
+    """Latents of step ``step`` for ``settings.method`` (without mined latents), seeded by (seed, step)."""
+    return make_method(settings, dim, direction, detector).batch(step)
 
 
 @dataclass
@@ -61,13 +40,30 @@ class TrainResult:
     generator: Generator
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int | None = None
+    #: the deep method's mining rounds (step, mean residual of the candidates and of the kept ones)
+    mining: list[dict[str, float]] = field(default_factory=list)
 
 
-def _save_state(path: Path, g_new: Generator, opt: torch.optim.Optimizer, step: int, history, settings) -> None:
+def _save_state(path: Path, g_new: Generator, opt: torch.optim.Optimizer, step: int, history, settings,
+                method, extra: dict[str, Any]) -> None:
     state = {"step": step, "model": g_new.module.state_dict(), "optimizer": opt.state_dict(),
-             "history": history, "settings": asdict(settings)}
+             "history": history, "settings": asdict(settings), "method_state": method.state_dict(), **extra}
     with atomic_path(path, ".pt") as tmp:
         torch.save(state, tmp)
+
+
+def lr_factor(settings: EraseSettings) -> Callable[[int], float]:
+    """The learning-rate multiplier of step k for ``settings.lr_schedule`` (``warmup-cosine``: linear warm-up
+    over the first 10 % of the steps, then a cosine decay to 0; it tames Adam's first, sign-sized steps,
+    which otherwise move every weight by about ``lr`` whatever the loss asks)."""
+    warm = max(1, settings.steps // 10)
+
+    def factor(k: int) -> float:
+        if k < warm:
+            return (k + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, settings.steps - warm)))
+
+    return factor
 
 
 def finetune(
@@ -75,15 +71,16 @@ def finetune(
     direction: Direction,
     settings: EraseSettings,
     work_dir: Path | None = None,
-    perceptual: Callable[[Tensor, Tensor], Tensor] | None = None,
     progress: bool = True,
     on_step: Callable[[int, Generator, dict[str, float]], None] | None = None,
+    detector: LatentDetector | None = None,
 ) -> TrainResult:
     """Fine-tune a copy G' of ``generator`` (left untouched) so the feature side decodes without the feature.
 
-    With ``work_dir``, the training state is saved there every ``checkpoint_every`` steps and a
-    run finding a state there resumes from it (settings must match). ``on_step(step, G', record)``
-    runs after each step (evaluation hooks).
+    ``settings.method`` picks the recipe (``paper`` or ``deep``; ``detector`` is the deep method's
+    training detector, optional). With ``work_dir``, the training state is saved there every
+    ``checkpoint_every`` steps and a run finding a state there resumes from it (settings must
+    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks).
     """
     from tqdm.auto import tqdm
 
@@ -92,7 +89,9 @@ def finetune(
     g_new = generator.copy()
     g_new.module.requires_grad_(True)
     g_new.module.eval()  # BatchNorm keeps its running statistics: G' starts as exactly G
+    method = make_method(settings, generator.latent_dim, direction, detector)
     opt = torch.optim.Adam(g_new.trainable_parameters(), lr=settings.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(settings)) if settings.lr_schedule != "constant" else None
     history: list[dict[str, float]] = []
     start, resumed = 0, None
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
@@ -102,25 +101,34 @@ def finetune(
             raise EraserError(f"{state_path} was written with other settings; remove it or rerun with the same settings")
         g_new.module.load_state_dict(state["model"], strict=True)
         opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        method.load_state_dict(state.get("method_state", {}))
         start = resumed = int(state["step"])
         history = list(state["history"])
-    bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="erasing",
+    bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc=f"erasing ({settings.method})",
                disable=None if progress else True, leave=False)  # None: off when stderr is not a terminal
     for step in bar:
-        z = batch_latents(step, settings, generator.latent_dim, direction)
-        parts = erase_loss(g_new, frozen, direction, z, settings.alpha, settings.margin, perceptual,
-                           settings.perceptual_weight)
+        z = method.batch(step)
+        z_target, moved = method.targets(z)
+        with torch.no_grad():
+            targets = frozen.decode(z_target.to(frozen.device))  # [B, 3, H, W]
+        parts = shift_loss(g_new, z, targets, moved.to(g_new.device), settings.alpha, method.keep_ms_ssim)
         opt.zero_grad(set_to_none=True)
         parts.total.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         rec = {"step": step + 1, "loss": float(parts.total.detach()), "loss_shifted": float(parts.shifted),
                "loss_keep": float(parts.keep)}
         history.append(rec)
         bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        method.mine(step + 1, g_new, frozen)
         if on_step is not None:
             on_step(step + 1, g_new, rec)
         if state_path is not None and settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
-            _save_state(state_path, g_new, opt, step + 1, history, settings)
+            _save_state(state_path, g_new, opt, step + 1, history, settings, method,
+                        {"scheduler": sched.state_dict()} if sched is not None else {})
     g_new.module.requires_grad_(False)
     g_new.module.eval()
-    return TrainResult(g_new, history, resumed)
+    return TrainResult(g_new, history, resumed, list(getattr(method, "mine_log", [])))
