@@ -52,8 +52,11 @@ def load_classifier(name_or_path: str, device: str = "cpu"):
     from eraser.generators.checkpoint import WEIGHTS, read_config, read_state
     from eraser.generators.state import load_strict
 
+    from eraser.schemas import check_classifier_config
+
     path = classifier_dir(name_or_path)
     config = read_config(path, "classifier")
+    check_classifier_config(config, path)
     state = read_state(path)
     kind = config.get("kind")
     name = f"probe:{name_or_path}"
