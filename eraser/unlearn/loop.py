@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from eraser.direction import Direction
-from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path
+from eraser.resume import restore
 from eraser.unlearn.objective import erase_loss
 from eraser.unlearn.settings import EraseSettings
 
@@ -63,9 +63,10 @@ class TrainResult:
     resumed_from: int | None = None
 
 
-def _save_state(path: Path, g_new: Generator, opt: torch.optim.Optimizer, step: int, history, settings) -> None:
+def _save_state(path: Path, g_new: Generator, opt: torch.optim.Optimizer, step: int, history, settings,
+                resume_key: dict[str, str] | None = None) -> None:
     state = {"step": step, "model": g_new.module.state_dict(), "optimizer": opt.state_dict(),
-             "history": history, "settings": asdict(settings)}
+             "history": history, "settings": asdict(settings), "resume_key": resume_key}
     with atomic_path(path, ".pt") as tmp:
         torch.save(state, tmp)
 
@@ -78,12 +79,14 @@ def finetune(
     perceptual: Callable[[Tensor, Tensor], Tensor] | None = None,
     progress: bool = True,
     on_step: Callable[[int, Generator, dict[str, float]], None] | None = None,
+    resume_key: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fine-tune a copy G' of ``generator`` (left untouched) so the feature side decodes without the feature.
 
     With ``work_dir``, the training state is saved there every ``checkpoint_every`` steps and a
     run finding a state there resumes from it (settings must match). ``on_step(step, G', record)``
-    runs after each step (evaluation hooks).
+    runs after each step (evaluation hooks). ``resume_key`` (``eraser.resume.resume_key``) is stored
+    with the state, and a state recording other inputs is refused.
     """
     from tqdm.auto import tqdm
 
@@ -96,14 +99,9 @@ def finetune(
     history: list[dict[str, float]] = []
     start, resumed = 0, None
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
-    if state_path is not None and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["settings"] != asdict(settings):
-            raise EraserError(f"{state_path} was written with other settings; remove it or rerun with the same settings")
-        g_new.module.load_state_dict(state["model"], strict=True)
-        opt.load_state_dict(state["optimizer"])
-        start = resumed = int(state["step"])
-        history = list(state["history"])
+    if state_path is not None and state_path.exists():
+        start, history = restore(state_path, g_new.module, opt, asdict(settings), resume_key)
+        resumed = start
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="erasing",
                disable=None if progress else True, leave=False)  # None: off when stderr is not a terminal
     for step in bar:
@@ -120,7 +118,7 @@ def finetune(
         if on_step is not None:
             on_step(step + 1, g_new, rec)
         if state_path is not None and settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
-            _save_state(state_path, g_new, opt, step + 1, history, settings)
+            _save_state(state_path, g_new, opt, step + 1, history, settings, resume_key)
     g_new.module.requires_grad_(False)
     g_new.module.eval()
     return TrainResult(g_new, history, resumed)

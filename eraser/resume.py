@@ -1,0 +1,83 @@
+"""The resume record of an erase: what ``OUT.partial/train_state.pt`` was started from.
+
+Besides the settings, the record holds digests of the generator's weights, of the labels (the
+latents and their labels, so a marks file or latents file that changed is noticed) and of the
+feature direction. A run resumes only when all of them match; otherwise it says what changed and
+how to start over. A state file that is not one eraser wrote is refused in one line too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from eraser.errors import EraserError
+
+STATE_KEYS = {"step": int, "model": dict, "optimizer": dict, "history": list, "settings": dict}
+
+
+def resume_key(generator, z: Tensor, y: Tensor, direction) -> dict[str, str]:
+    """Digests of what an erase's training depends on besides its settings."""
+    from eraser.cache import digest_generator, digest_tensors
+
+    return {
+        "generator weights": digest_generator(generator),
+        "labels": digest_tensors({"z": z.float(), "y": y.float()}),
+        "direction": digest_tensors({"unit": direction.unit.float(),
+                                     "threshold": torch.tensor(float(direction.threshold), dtype=torch.float64)}),
+    }
+
+
+def check_work_dir(work: Path, settings: dict[str, Any]) -> None:
+    """Before any work: ``OUT.partial`` is a folder (or absent), and a state file in it is one eraser
+    wrote with these settings (its inputs are compared once they are known)."""
+    if work.exists() and not work.is_dir():
+        raise EraserError(f"{work} is a file, but eraser keeps an interrupted erase's state there; remove it and run again")
+    state = work / "train_state.pt"
+    if state.exists() and not state.is_file():
+        raise EraserError(f"{state} is not a file; remove {work} to start over")
+    if state.is_file():
+        read_train_state(state, settings, None)
+
+
+def read_train_state(path: Path, settings: dict[str, Any], key: dict[str, str] | None) -> dict[str, Any]:
+    """The training state at ``path``, checked: written by eraser, same settings and (with ``key``) same inputs."""
+    start_over = f"remove {path.parent} to start over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many types on garbage or on pickled objects
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise EraserError(f"{path} is not a training state eraser wrote ({first}); {start_over}") from None
+    if not isinstance(state, dict) or any(not isinstance(state.get(k), t) or isinstance(state.get(k), bool)
+                                          for k, t in STATE_KEYS.items()) or state["step"] < 0:
+        raise EraserError(f"{path} is not a training state eraser wrote (missing or malformed fields); {start_over}")
+    if not all(isinstance(v, Tensor) for v in state["model"].values()):
+        raise EraserError(f"{path} holds model weights that are not tensors; {start_over}")
+    if state["settings"] != settings:
+        raise EraserError(f"{path} was written with other settings; remove it or rerun with the same settings")
+    if key is not None:
+        stored = state.get("resume_key")
+        if not isinstance(stored, dict):
+            raise EraserError(f"{path} does not record which inputs it was started from; {start_over}")
+        changed = [name for name in key if stored.get(name) != key[name]]
+        if changed:
+            raise EraserError(f"{path.parent} holds an erase started with other {' and '.join(changed)}; "
+                              f"rerun with the inputs it was started with, or {start_over}")
+    return state
+
+
+def restore(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, settings: dict[str, Any],
+            key: dict[str, str] | None) -> tuple[int, list[dict[str, float]]]:
+    """Load a checked training state into ``module`` and ``optimizer``; return its step and history."""
+    from eraser.generators.state import load_strict
+
+    state = read_train_state(path, settings, key)
+    load_strict(module, state["model"], str(path))
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError):
+        raise EraserError(f"{path} holds an optimizer state that does not fit this model; remove {path.parent} to start over") from None
+    return state["step"], list(state["history"])
