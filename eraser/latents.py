@@ -27,7 +27,8 @@ def read_npy(path: str | Path, what: str = "latents file") -> np.ndarray:
         raise EraserError(f"{what} {path} holds several arrays; give a single .npy array")
     if arr.dtype not in (np.float32, np.float64):
         raise EraserError(f"{what} {path} has dtype {arr.dtype}; latents must be float32 (or float64)")
-    finite = np.isfinite(arr.astype(np.float32).reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1))
+    with np.errstate(over="ignore"):  # an overflow to inf is reported below
+        finite = np.isfinite(arr.astype(np.float32).reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1))
     if not finite.all():  # checked as float32, the precision eraser computes in
         row = int(np.argwhere(~finite)[0][0])
         raise EraserError(f"{what} {path} contains NaN or infinite values (first in row {row}); regenerate it")

@@ -8,6 +8,7 @@ how to start over. A state file that is not one eraser wrote is refused in one l
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def read_train_state(path: Path, settings: dict[str, Any], key: dict[str, str] |
     """The training state at ``path``, checked: written by eraser, same settings and (with ``key``) same inputs."""
     start_over = f"remove {path.parent} to start over"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the file is refused anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types on garbage or on pickled objects
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
         raise EraserError(f"{path} is not a training state eraser wrote ({first}); {start_over}") from None

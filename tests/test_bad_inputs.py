@@ -3,7 +3,8 @@
 Every case copies a small world of valid inputs (checkpoints, marks, latents, a classifier, images,
 a manifest), spoils one thing, runs the CLI in-process and asserts: exit code 2, exactly one line on
 stderr, no traceback, and not one file added, removed or changed anywhere in the world (sha256 of
-every file before and after), so no partial output and every input byte-identical.
+every file before and after), so no partial output and every input byte-identical; and no warning
+(which a user would see as one more line).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import pickle
 import shutil
 import struct
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -346,8 +348,11 @@ def test_bad_input_is_one_line_and_touches_nothing(world, tmp_path, run_cli, arg
     if setup is not None:
         setup(root)
     before = snapshot(tmp_path)
-    r = run_cli(*args.replace("{R}", str(root)).split())
+    with warnings.catch_warnings(record=True) as caught:  # outside pytest, a warning is one more stderr line
+        warnings.simplefilter("always")
+        r = run_cli(*args.replace("{R}", str(root)).split())
     assert r.code == 2, (r.code, r.err)
+    assert not caught, [str(w.message) for w in caught]
     lines = r.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("eraser: error: "), r.err
     assert "Traceback" not in r.err and "internal error" not in r.err

@@ -461,6 +461,8 @@ def _type_problem(value: Any, typ: type) -> str | None:
     if typ is float:
         from eraser.validate import is_number
 
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"must be a number, got {value!r}"
         return None if is_number(value) else f"must be a finite number, got {value!r}"
     if typ is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
