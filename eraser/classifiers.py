@@ -71,7 +71,9 @@ def load_classifier(name_or_path: str, device: str = "cpu"):
     elif kind == "cnn":
         from eraser.labelling.cnn import CNNLabeller, FeatureCNN
 
-        net = FeatureCNN(**config.get("init_args", {}))
+        from eraser.generators.adapters import build_module
+
+        net = build_module(FeatureCNN, config.get("init_args", {}), f"the classifier in {path}")
         load_strict(net, state, str(path / WEIGHTS))
         labeller = CNNLabeller(net.eval(), name, threshold)
     else:

@@ -88,7 +88,8 @@ CLASSIFIER_FIELDS = {
     "threshold": ("a number in [0, 1]", lambda v: is_number(v) and 0 <= v <= 1),
     "clean_threshold": ("a number in [0, 1]", lambda v: is_number(v) and 0 <= v <= 1),
     "dim": ("a positive integer", lambda v: is_int(v, 1)),
-    "embedder": ("an embedder name or object", lambda v: isinstance(v, (str, dict))),
+    "embedder": ("an embedder name or {\"name\": ..., \"size\": pixels}", lambda v: isinstance(v, str) or (
+        isinstance(v, dict) and isinstance(v.get("name"), str) and is_int(v.get("size", 299), 1))),
     "init_args": ("an object", lambda v: isinstance(v, dict)),
     "feature": ("a string", is_str),
 }

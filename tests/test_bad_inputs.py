@@ -258,6 +258,11 @@ CASES: list[tuple[str, str, Callable[[Path], None] | None, str]] = [
      "JSON list"),
     ("erase-classifier-threshold-string", f"{ERASE} --feature-classifier {{R}}/clf --out {{R}}/e",
      edit_json("clf/config.json", lambda d: d.update(threshold="high")), "'threshold'"),
+    ("erase-classifier-init-args-wrong", f"{ERASE} --feature-classifier {{R}}/clf --out {{R}}/e",
+     edit_json("clf/config.json", lambda d: d.update(init_args={"widths": "wide"})), "cannot build the classifier"),
+    ("erase-classifier-embedder-size-string", f"{ERASE} --feature-classifier {{R}}/clf --out {{R}}/e",
+     edit_json("clf/config.json", lambda d: d.update(kind="probe", dim=6, embedder={"name": "inception-fid", "size": "big"})),
+     "'embedder'"),
     # 5. marks and latents
     ("marks-latents-text", f"{ERASE} --out {{R}}/e", marks_latents(lambda p: p.write_text("0.1 0.2\n")), "not a readable .npy"),
     ("marks-latents-object-array", f"{ERASE} --out {{R}}/e", marks_latents(npy(np.array([{"a": 1}], dtype=object), allow_pickle=True)),

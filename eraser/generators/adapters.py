@@ -51,6 +51,15 @@ def import_module_class(path: str, trusted: bool = False, source: str = "the che
     return obj
 
 
+def build_module(module_cls: type[nn.Module], init_args: dict[str, Any], what: str) -> nn.Module:
+    """``module_cls(**init_args)``; bad arguments (which a constructor may answer with any error) are one line."""
+    try:
+        return module_cls(**init_args)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EraserError(f"cannot build {what} with arguments {init_args} ({first})") from None
+
+
 class ModuleGenerator(Generator):
     """A generator built from ``module:Class`` and JSON constructor arguments."""
 
@@ -64,12 +73,7 @@ class ModuleGenerator(Generator):
     def build(cls, class_name: str, init_args: dict[str, Any], latent_shape, name: str,
               trusted: bool = False) -> ModuleGenerator:
         module_cls = import_module_class(class_name, trusted, source=f"{name}/config.json")
-        try:
-            module = module_cls(**init_args)
-        except Exception as e:  # a constructor given bad arguments may raise anything
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise EraserError(f"cannot build {class_name} with arguments {init_args} ({first})") from None
-        return cls(module, latent_shape, init_args, name)
+        return cls(build_module(module_cls, init_args, class_name), latent_shape, init_args, name)
 
     def config(self) -> dict[str, Any]:
         return {
