@@ -41,11 +41,15 @@ def check_work_dir(work: Path, settings: dict[str, Any]) -> None:
     if state.exists() and not state.is_file():
         raise EraserError(f"{state} is not a file; remove {work} to start over")
     if state.is_file():
-        read_train_state(state, settings, None)
+        read_train_state(state, settings=settings)
 
 
-def read_train_state(path: Path, settings: dict[str, Any], key: dict[str, str] | None) -> dict[str, Any]:
-    """The training state at ``path``, checked: written by eraser, same settings and (with ``key``) same inputs."""
+def read_train_state(path: Path, key: dict[str, str] | None = None, module: torch.nn.Module | None = None,
+                     optimizer: torch.optim.Optimizer | None = None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The training state at ``path``, checked: written by eraser, with these ``settings``, started from the
+    inputs ``key`` names, and fitting ``module`` and ``optimizer`` (each check only when given)."""
+    from eraser.generators.state import check_state_dict
+
     start_over = f"remove {path.parent} to start over"
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the file is refused anyway
@@ -59,7 +63,7 @@ def read_train_state(path: Path, settings: dict[str, Any], key: dict[str, str] |
         raise EraserError(f"{path} is not a training state eraser wrote (missing or malformed fields); {start_over}")
     if not all(isinstance(v, Tensor) for v in state["model"].values()):
         raise EraserError(f"{path} holds model weights that are not tensors; {start_over}")
-    if state["settings"] != settings:
+    if settings is not None and state["settings"] != settings:
         raise EraserError(f"{path} was written with other settings; remove it or rerun with the same settings")
     if key is not None:
         stored = state.get("resume_key")
@@ -69,18 +73,17 @@ def read_train_state(path: Path, settings: dict[str, Any], key: dict[str, str] |
         if changed:
             raise EraserError(f"{path.parent} holds an erase started with other {' and '.join(changed)}; "
                               f"rerun with the inputs it was started with, or {start_over}")
+    if module is not None:
+        check_state_dict(module, state["model"], str(path))
+    if optimizer is not None and not _fits(state["optimizer"], optimizer):
+        raise EraserError(f"{path} holds an optimizer state that does not fit this model; {start_over}")
     return state
 
 
-def restore(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, settings: dict[str, Any],
-            key: dict[str, str] | None) -> tuple[int, list[dict[str, float]]]:
-    """Load a checked training state into ``module`` and ``optimizer``; return its step and history."""
-    from eraser.generators.state import load_strict
-
-    state = read_train_state(path, settings, key)
-    load_strict(module, state["model"], str(path))
-    try:
-        optimizer.load_state_dict(state["optimizer"])
-    except (ValueError, KeyError, TypeError, RuntimeError):
-        raise EraserError(f"{path} holds an optimizer state that does not fit this model; remove {path.parent} to start over") from None
-    return state["step"], list(state["history"])
+def _fits(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.load_state_dict(saved)`` would find the same parameter groups."""
+    groups = saved.get("param_groups")
+    return (isinstance(saved.get("state"), dict) and isinstance(groups, list)
+            and len(groups) == len(optimizer.param_groups)
+            and all(isinstance(g, dict) and isinstance(g.get("params"), list) and len(g["params"]) == len(mine["params"])
+                    for g, mine in zip(groups, optimizer.param_groups)))

@@ -130,4 +130,4 @@ def test_state_without_a_record_of_its_inputs_is_refused(tmp_path):
     from dataclasses import asdict
 
     with pytest.raises(EraserError, match="does not record which inputs it was started from; remove"):
-        read_train_state(state, asdict(settings), resume_key(gen, z, y, direction))
+        read_train_state(state, resume_key(gen, z, y, direction), settings=asdict(settings))

@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from eraser.direction import Direction
+from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path
-from eraser.resume import restore
 from eraser.unlearn.objective import erase_loss
 from eraser.unlearn.settings import EraseSettings
 
@@ -99,9 +99,16 @@ def finetune(
     history: list[dict[str, float]] = []
     start, resumed = 0, None
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
-    if state_path is not None and state_path.exists():
-        start, history = restore(state_path, g_new.module, opt, asdict(settings), resume_key)
-        resumed = start
+    if state_path is not None and state_path.is_file():
+        from eraser.resume import read_train_state
+
+        state = read_train_state(state_path, resume_key, g_new.module, opt)
+        if state["settings"] != asdict(settings):
+            raise EraserError(f"{state_path} was written with other settings; remove it or rerun with the same settings")
+        g_new.module.load_state_dict(state["model"], strict=True)
+        opt.load_state_dict(state["optimizer"])
+        start = resumed = int(state["step"])
+        history = list(state["history"])
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="erasing",
                disable=None if progress else True, leave=False)  # None: off when stderr is not a terminal
     for step in bar:
