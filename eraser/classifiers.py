@@ -52,8 +52,11 @@ def load_classifier(name_or_path: str, device: str = "cpu"):
     from eraser.generators.checkpoint import WEIGHTS, read_config, read_state
     from eraser.generators.state import load_strict
 
+    from eraser.schemas import check_classifier_config
+
     path = classifier_dir(name_or_path)
     config = read_config(path, "classifier")
+    check_classifier_config(config, path)
     state = read_state(path)
     kind = config.get("kind")
     name = f"probe:{name_or_path}"
@@ -68,7 +71,9 @@ def load_classifier(name_or_path: str, device: str = "cpu"):
     elif kind == "cnn":
         from eraser.labelling.cnn import CNNLabeller, FeatureCNN
 
-        net = FeatureCNN(**config.get("init_args", {}))
+        from eraser.generators.adapters import build_module
+
+        net = build_module(FeatureCNN, config.get("init_args", {}), f"the classifier in {path}")
         load_strict(net, state, str(path / WEIGHTS))
         labeller = CNNLabeller(net.eval(), name, threshold)
     else:

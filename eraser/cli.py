@@ -7,6 +7,7 @@ command runs, so ``eraser --help`` is instant.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,22 @@ from eraser.unlearn.settings import EraseSettings as EraseSettingsDefaults
 
 
 # -- shared options ----------------------------------------------------------------------------
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and ±inf (which a plain range lets through)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+#: seeds: what every random generator eraser seeds accepts
+SEED = click.IntRange(0, 2**32 - 1)
+
+
 def _parse_shape(ctx, param, value):
     if value is None:
         return None
@@ -44,6 +61,11 @@ def _parse_json_object(ctx, param, value):
     return obj
 
 
+_trust_code_option = click.option(
+    "--trust-code", is_flag=True,
+    help="Let a checkpoint's config.json name a class from a module outside eraser (importing it runs that module's code).")
+
+
 def generator_options(f):
     """Options that say which generator to load, shared by every command that takes one."""
     options = [
@@ -57,6 +79,7 @@ def generator_options(f):
                      help="For --class or TorchScript: the module's input shape per latent, e.g. 100,1,1."),
         click.option("--state-dict-key", metavar="KEY", help="Entry of a training checkpoint that holds the generator's state dict."),
         click.option("--trust-pickle", is_flag=True, help="Allow reading pickled weights that can run code (only for files you trust)."),
+        _trust_code_option,
         click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N]."),
     ]
     for opt in reversed(options):
@@ -73,8 +96,15 @@ def _load_generator(kw: dict):
         latent_shape=kw.pop("latent_shape"),
         state_dict_key=kw.pop("state_dict_key"),
         trust_pickle=kw.pop("trust_pickle"),
+        trust_code=kw.pop("trust_code"),
     )
     return load_generator(kw.pop("generator"), device=kw.pop("device"), options=opts)
+
+
+def _generator_input(ref: str | None, option: str = "--generator") -> tuple[str, Path | None]:
+    from eraser.validate import source_path
+
+    return option, source_path(ref, "generator")
 
 
 def _latents(generator, n: int | None, seed: int, latents: Path | None):
@@ -97,7 +127,7 @@ def cli() -> None:
 @cli.command()
 @generator_options
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Number of samples to draw from the prior [default: 64].")
-@click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the latent draw.")
 @click.option("--latents", type=click.Path(path_type=Path), default=None, help="A .npy file of latents [N, latent_dim] to decode instead.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Output: a .png grid or a .npy array.")
 @click.option("--format", "fmt", type=click.Choice(["png", "npy"]), default=None,
@@ -110,14 +140,15 @@ def sample(**kw) -> None:
     """Decode samples of a generator into an image grid or an array, and save their latents."""
     from eraser.sampling import default_latents_path, output_format, write_samples
 
+    from eraser.validate import check_outputs
+
     out: Path = kw.pop("out")
     fmt = output_format(out, kw.pop("fmt"))
     latents_out = kw.pop("latents_out") or default_latents_path(out)
+    check_outputs([_generator_input(kw["generator"]), ("--latents", kw["latents"])],
+                  files={"--out": out, "--latents-out": latents_out})
     generator = _load_generator(kw)
-    latents_in = kw["latents"]
-    if latents_in is not None and Path(latents_in).resolve() in (out.resolve(), latents_out.resolve()):
-        raise EraserError(f"refusing to overwrite the input latents {latents_in}; choose another --out or --latents-out")
-    z = _latents(generator, kw["n"], kw["seed"], latents_in)
+    z = _latents(generator, kw["n"], kw["seed"], kw["latents"])
     write_samples(generator, z, out, fmt, latents_out, kw["batch_size"], kw["nrow"])
     click.echo(f"wrote {len(z)} samples of {generator.name} to {out} and their latents to {latents_out}")
 
@@ -159,28 +190,31 @@ def _labeller_source(generator, kw, labeller_spec: str):
 @click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
               help="clip:FEATURE[,model=..,pretrained=..,checkpoint=..], marks:PATH, or probe:NAME|PATH.")
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Number of prior samples to label [default: 64].")
-@click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the latent draw.")
 @click.option("--latents", type=click.Path(path_type=Path), default=None, help="A .npy file of latents to label instead.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Scores as JSON.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128)
 def label(**kw) -> None:
     """Score samples for a feature with a labeller; write per-sample scores and decisions as JSON."""
-    from eraser.io import check_writable, write_json
+    from eraser.io import atomic_path, dump_json
     from eraser.labelling import make_labeller
     from eraser.labelling.workflow import score_to_json
-    from eraser.latents import save_latents
+    from eraser.latents import write_npy
+    from eraser.validate import check_outputs, labeller_inputs
 
     out: Path = kw.pop("out")
-    check_writable(out)
     spec = kw.pop("labeller_spec")
+    latents_out = out.with_name(out.stem + ".latents.npy")
+    check_outputs([_generator_input(kw["generator"]), ("--latents", kw["latents"]), *labeller_inputs(spec)],
+                  files={"--out": out, "the latents file beside --out": latents_out})
     device = kw["device"]
     generator = _load_generator(kw)
     labeller = make_labeller(spec, device=device)
     z, src = _labeller_source(generator, kw, spec)
-    latents_out = out.with_name(out.stem + ".latents.npy")
     doc = score_to_json(labeller, generator, z, {**src, "latents": latents_out.name}, kw["batch_size"])
-    save_latents(latents_out, z)
-    write_json(out, doc)
+    with atomic_path(out, ".json") as tmp_doc, atomic_path(latents_out, ".npy") as tmp_z:  # both or neither
+        write_npy(tmp_z, z)
+        dump_json(tmp_doc, doc)
     c = doc["counts"]
     click.echo(f"labelled {len(z)} samples with {labeller.name}: {c['yes']} yes, {c['no']} no, "
                f"{c['unlabelled']} unlabelled (feature rate {doc['feature_rate']:.1%}) -> {out}")
@@ -194,7 +228,7 @@ def marks() -> None:
 @marks.command("grid")
 @generator_options
 @click.option("--n", type=click.IntRange(min=1), default=480, help="Number of samples.")
-@click.option("--seed", type=int, default=0, help="Seed of the latent draw.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the latent draw.")
 @click.option("--feature", default="feature", help="Name of the feature being marked.")
 @click.option("--per-grid", type=click.IntRange(min=1), default=48, help="Samples per grid image.")
 @click.option("--images", multiple=True, type=click.Path(path_type=Path),
@@ -205,7 +239,10 @@ def marks_grid(**kw) -> None:
     """Write numbered sample grids and a marks.json template (all 'unsure') to fill in."""
     from eraser.labelling.workflow import write_marking_grids
 
+    from eraser.validate import check_outputs
+
     out, n, seed, feature, per_grid, images = (kw.pop(k) for k in ("out", "n", "seed", "feature", "per_grid", "images"))
+    check_outputs([_generator_input(kw["generator"]), *(("--images", p) for p in images)], dirs={"--out": out})
     generator = _load_generator(kw)
     if images:
         import torch
@@ -242,23 +279,40 @@ def _make_embedder(spec: str, device: str):
     return make_embedder(d, device)
 
 
+def _marks_for(generator, path: Path):
+    """A marks file whose latents this generator takes (checked before any embedding work)."""
+    from eraser.labelling.marks import load_marks
+
+    marks = load_marks(path)
+    if marks.z.shape[1] != generator.latent_dim:
+        raise EraserError(f"the marks in {path} have {marks.z.shape[1]}-dimensional latents but {generator.name} "
+                          f"takes {generator.latent_dim}; mark samples of this generator")
+    return marks
+
+
+def _check_marks_command_outputs(kw: dict, marks_path: Path, out: Path) -> None:
+    from eraser.validate import check_outputs, labeller_inputs
+
+    check_outputs([_generator_input(kw["generator"]), *labeller_inputs(f"marks:{marks_path}", "--marks")], dirs={"--out": out})
+
+
 @marks.command("suggest")
 @generator_options
 @click.option("--marks", "marks_path", type=click.Path(path_type=Path), required=True, help="The marks so far.")
 @_embedder_option
 @click.option("--candidates", type=click.IntRange(min=1), default=1000, help="Fresh samples to choose from.")
-@click.option("--seed", type=int, default=1, help="Seed of the candidate draw (use a new one each round).")
+@click.option("--seed", type=SEED, default=1, help="Seed of the candidate draw (use a new one each round).")
 @click.option("--k", type=click.IntRange(min=1), default=48, help="How many samples to suggest.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the suggestions.")
 def marks_suggest(**kw) -> None:
     """Suggest the samples a probe trained on your marks is least sure of: mark these next."""
-    from eraser.labelling.marks import load_marks
     from eraser.labelling.workflow import suggest, write_marking_grids
 
     out, marks_path, emb, n_cand, seed, k = (kw.pop(x) for x in ("out", "marks_path", "embedder", "candidates", "seed", "k"))
+    _check_marks_command_outputs(kw, marks_path, out)
     device = kw["device"]
     generator = _load_generator(kw)
-    marks = load_marks(marks_path)
+    marks = _marks_for(generator, marks_path)
     z, scores, fit = suggest(generator, marks, _make_embedder(emb, device), n_cand, seed, k)
     write_marking_grids(generator, z, out, marks.feature)
     click.echo(f"probe cross-validated AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} from {fit.n_yes} yes / {fit.n_no} no; "
@@ -274,18 +328,18 @@ def probe() -> None:
 @generator_options
 @click.option("--marks", "marks_path", type=click.Path(path_type=Path), required=True, help="Marks to train from.")
 @_embedder_option
-@click.option("--C", "C", type=float, default=0.1, help="Inverse L2 strength of the logistic regression.")
-@click.option("--seed", type=int, default=0, help="Seed of the cross-validation folds.")
+@click.option("--C", "C", type=FiniteFloat(min=0, min_open=True), default=0.1, help="Inverse L2 strength of the logistic regression.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the cross-validation folds.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new classifier folder.")
 def probe_train(**kw) -> None:
     """Train a probe from marks; report its cross-validated AUC; save it for --labeller probe:PATH."""
-    from eraser.labelling.marks import load_marks
     from eraser.labelling.workflow import save_probe_from_marks
 
     out, marks_path, emb, C, seed = (kw.pop(x) for x in ("out", "marks_path", "embedder", "C", "seed"))
+    _check_marks_command_outputs(kw, marks_path, out)
     device = kw["device"]
     generator = _load_generator(kw)
-    marks = load_marks(marks_path)
+    marks = _marks_for(generator, marks_path)
     fit = save_probe_from_marks(out, generator, marks, _make_embedder(emb, device), str(marks_path), C=C, seed=seed)
     click.echo(f"probe cross-validated AUC {fit.cv_auc:.3f} ± {fit.cv_auc_std:.3f} ({fit.folds} folds, "
                f"{fit.n_yes} yes / {fit.n_no} no) -> {out}")
@@ -303,11 +357,11 @@ def probe_train(**kw) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Fine-tuning steps [default: " + ", ".join(f"{s} for {m}" for m, s in DEFAULT_STEPS.items()) + "].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=EraseSettingsDefaults.batch_size, help="Latents per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=EraseSettingsDefaults.lr, help="Adam learning rate.")
-@click.option("--alpha", type=click.FloatRange(min=0), default=EraseSettingsDefaults.alpha, help="Weight of the shifted-target loss.")
-@click.option("--margin", type=click.FloatRange(min=0), default=EraseSettingsDefaults.margin,
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=EraseSettingsDefaults.lr, help="Adam learning rate.")
+@click.option("--alpha", type=FiniteFloat(min=0), default=EraseSettingsDefaults.alpha, help="Weight of the shifted-target loss.")
+@click.option("--margin", type=FiniteFloat(min=0), default=EraseSettingsDefaults.margin,
               help="How far past the threshold the feature is pushed (latent units).")
-@click.option("--feature-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--feature-fraction", type=FiniteFloat(0, 1, min_open=True, max_open=True),
               default=EraseSettingsDefaults.feature_fraction, help="Share of each batch drawn beyond the threshold.")
 @click.option("--band", type=click.FloatRange(min=0), default=EraseSettingsDefaults.band,
               help="deep: latents this far below the threshold are pulled down part of the way.")
@@ -323,7 +377,7 @@ def probe_train(**kw) -> None:
 @click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
 @click.option("--fid-samples", type=click.IntRange(min=0), default=500,
               help="Samples per set for FID/KID/precision-recall against the original's feature-free samples (0: skip).")
-@click.option("--seed", type=int, default=0, help="Seed of the fine-tuning batches.")
+@click.option("--seed", type=SEED, default=0, help="Seed of the fine-tuning batches.")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE",
               help="Override a guard limit, e.g. min_ms_ssim=0.95 (names: min_ms_ssim, max_feature_rate_ratio, "
                    "max_fid_over_floor, max_kid_over_floor, max_recall_drop). Repeatable.")
@@ -351,7 +405,7 @@ def erase(**kw) -> None:
         audit=kw["audit"],
         load_options=LoadOptions(module_class=kw["module_class"], init_args=kw["init_args"],
                                  latent_shape=kw["latent_shape"], state_dict_key=kw["state_dict_key"],
-                                 trust_pickle=kw["trust_pickle"]),
+                                 trust_pickle=kw["trust_pickle"], trust_code=kw["trust_code"]),
     )
     m = run_erase(req, log=lambda msg: click.echo(msg, err=True))
     pres = m["preservation_on_labelled_feature_free"]
@@ -377,15 +431,22 @@ def erase(**kw) -> None:
 @click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
 @click.option("--fid-samples", type=click.IntRange(min=0), default=2000, help="Samples per set for FID/KID/precision-recall (0: skip).")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE", help="Override a guard limit. Repeatable.")
+@_trust_code_option
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def evaluate(**kw) -> None:
     """Compare an erased generator with its original: metrics JSON and a self-contained HTML report."""
+    from eraser.generators.trust import trusting_code
     from eraser.guards import GuardLimits
     from eraser.pipeline import run_evaluate
+    from eraser.validate import check_outputs, labeller_inputs, source_path
 
-    m = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
-                     kw["n_eval"], kw["fid_samples"], GuardLimits.parse(kw["guards"]), kw["device"],
-                     log=lambda msg: click.echo(msg, err=True))
+    check_outputs([_generator_input(kw["original"], "--original"), _generator_input(kw["erased"], "--erased"),
+                   ("--feature-classifier", source_path(kw["feature_classifier"], "classifier")),
+                   *labeller_inputs(kw["labeller_spec"])], dirs={"--out": kw["out"]})
+    limits = GuardLimits.parse(kw["guards"])
+    with trusting_code(kw["trust_code"]):
+        m = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
+                         kw["n_eval"], kw["fid_samples"], limits, kw["device"], log=lambda msg: click.echo(msg, err=True))
     click.echo(f"verdict: {m['verdict']}; report: {kw['out'] / 'report.html'}")
     if "feature_rate" in m:
         fr = m["feature_rate"]
@@ -430,18 +491,18 @@ def _audit_budget_options(f):
     options = [
         click.option("--starts", type=click.IntRange(min=1), default=B.starts, help="Gradient attack: random starts (attempts)."),
         click.option("--steps", type=click.IntRange(min=0), default=B.steps, help="Gradient attack: ascent steps per start."),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=B.lr,
+        click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=B.lr,
                      help="Gradient attack: first step length as a fraction of sqrt(D), cosine-decayed to 0."),
-        click.option("--shell", type=click.FloatRange(min=0), default=B.shell,
+        click.option("--shell", type=FiniteFloat(min=0), default=B.shell,
                      help="Gradient attack: keep ||z|| within sqrt(D) ± SHELL after every step (0: exactly sqrt(D))."),
         click.option("--random-samples", type=click.IntRange(min=1), default=B.random_samples, help="Random search: samples in all."),
         click.option("--random-batch", type=click.IntRange(min=1), default=B.random_batch,
                      help="Random search: samples per attempt (an attempt keeps its best sample)."),
         click.option("--walk-starts", type=click.IntRange(min=1), default=B.walk_starts, help="Direction walk: random starts (attempts)."),
-        click.option("--walk-max", type=click.FloatRange(min=0, min_open=True), default=B.walk_max,
+        click.option("--walk-max", type=FiniteFloat(min=0, min_open=True), default=B.walk_max,
                      help="Direction walk: farthest step along the unit feature direction."),
         click.option("--walk-points", type=click.IntRange(min=2), default=B.walk_points, help="Direction walk: points per walk, 0 to --walk-max."),
-        click.option("--seed", type=int, default=B.seed, help="Seed of the starts and samples (the same for every generator)."),
+        click.option("--seed", type=SEED, default=B.seed, help="Seed of the starts and samples (the same for every generator)."),
         click.option("--top-k", type=click.IntRange(min=1), default=B.top_k, help="Best images per attack and generator in audit.png."),
         click.option("--batch-size", type=click.IntRange(min=1), default=B.batch_size, help="Latents per forward pass."),
     ]
@@ -465,6 +526,7 @@ def _audit_budget_options(f):
               help="A second classifier the attacks never use (e.g. digiface-eyeglasses-judge): each success counts as "
                    "confirmed only if it agrees. With --marks, each attack's false-alarm floor on the 'no' marks too.")
 @_audit_budget_options
+@_trust_code_option
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def audit(**kw) -> None:
     """Attack a generator for an erased feature (gradient ascent, random search, direction walk); success rates
@@ -474,19 +536,22 @@ def audit(**kw) -> None:
     from eraser.audit.attacks import format_table, original_from_provenance, resolve_direction, run_audit, write_audit_files
     from eraser.audit.budget import AuditBudget
     from eraser.classifiers import load_classifier
-    from eraser.generators import load_generator
-    from eraser.io import atomic_dir, check_writable
+    from eraser.generators import LoadOptions, load_generator
+    from eraser.io import atomic_dir
+    from eraser.validate import check_outputs, labeller_inputs, source_path
 
     out: Path = kw["out"]
-    if out.exists():
-        raise EraserError(f"{out} already exists; choose a new --out folder")
-    check_writable(out)
-    budget = AuditBudget(**{f.name: kw[f.name] for f in fields(AuditBudget)})
     original = kw["original"] or original_from_provenance(kw["generator"])
+    check_outputs([_generator_input(kw["generator"]), _generator_input(original, "--original"),
+                   ("--feature-classifier", source_path(kw["feature_classifier"], "classifier")),
+                   *labeller_inputs(kw["marks"] and f"marks:{kw['marks']}", "--marks"), ("--direction", kw["direction_file"])],
+                  dirs={"--out": out})
+    budget = AuditBudget(**{f.name: kw[f.name] for f in fields(AuditBudget)})
     if original and not kw["original"]:
         click.echo(f"original: {original} (from {kw['generator']}/provenance.json)", err=True)
-    g = load_generator(kw["generator"], kw["device"])
-    models = {"original": load_generator(original, kw["device"]), "erased": g} if original else {"generator": g}
+    opts = LoadOptions(trust_code=kw["trust_code"])
+    g = load_generator(kw["generator"], kw["device"], opts)
+    models = {"original": load_generator(original, kw["device"], opts), "erased": g} if original else {"generator": g}
     classifier = load_classifier(kw["feature_classifier"], kw["device"])
     direction, source = resolve_direction(kw["marks"], kw["direction_file"], kw["generator"], g.latent_dim)
     judge = load_classifier(kw["judge"], kw["device"]) if kw["judge"] else None
@@ -510,13 +575,19 @@ def audit(**kw) -> None:
 # -- entry point -------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and an exit code."""
+    from eraser.io import Terminated, sigterm_as_interrupt
+
     try:
-        cli.main(args=argv, prog_name="eraser", standalone_mode=False)
+        with sigterm_as_interrupt():  # SIGTERM cleans up temporary files as Ctrl-C does
+            cli.main(args=argv, prog_name="eraser", standalone_mode=False)
         return 0
     except EraserError as e:
         click.echo(f"eraser: error: {e}", err=True)
         return getattr(e, "exit_code", 2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, Terminated) as e:
+        if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated):
+            click.echo("eraser: terminated", err=True)
+            return 143
         click.echo("eraser: aborted", err=True)
         return 130
     except click.ClickException as e:

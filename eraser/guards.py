@@ -32,6 +32,14 @@ class GuardLimits:
     max_kid_over_floor: float = 2.0
     max_recall_drop: float = 0.10
 
+    def __post_init__(self) -> None:
+        from eraser.validate import finite
+
+        ranges = {"max_feature_rate_ratio": (0.0, None)}
+        for f in fields(self):
+            low, high = ranges.get(f.name, (None, None))
+            setattr(self, f.name, finite(getattr(self, f.name), f"guard {f.name}", low=low, high=high))
+
     @classmethod
     def parse(cls, items: list[str] | tuple[str, ...]) -> GuardLimits:
         """From ``NAME=VALUE`` strings, e.g. ``min_ms_ssim=0.95``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def pil_format(path: Path) -> str:
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+#: the largest image eraser reads (pixels): far above any photo, far below a decompression bomb
+MAX_PIXELS = 50_000_000
 
 
 def load_images(paths: Sequence[str | Path], size: tuple[int, int]) -> tuple[Tensor, list[Path]]:
@@ -89,9 +92,16 @@ def load_images(paths: Sequence[str | Path], size: tuple[int, int]) -> tuple[Ten
     out = []
     for f in files:
         try:
-            with Image.open(f) as im:
-                im = im.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
-        except (UnidentifiedImageError, OSError) as e:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    if im.width * im.height > MAX_PIXELS:
+                        raise EraserError(f"image {f} is {im.width}×{im.height} pixels, more than eraser reads "
+                                          f"({MAX_PIXELS:,}); resize it first")
+                    im = im.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise EraserError(f"image {f} claims more pixels than eraser reads ({MAX_PIXELS:,}); resize it first") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
             raise EraserError(f"cannot read image {f} ({type(e).__name__}); give PNG or JPEG files") from None
         out.append(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1))
     x = torch.stack(out).float() / 127.5 - 1.0

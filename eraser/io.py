@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,13 @@ def _umask() -> int:
 
 
 def check_writable(path: Path) -> None:
+    """Refuse (one line) a path whose folder is missing, is a file, or is not writable."""
+    path = Path(path)
     parent = path.parent
     if not parent.is_dir():
+        blocker = next((p for p in path.parents if p.exists() or p.is_symlink()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise EraserError(f"cannot write {path}: {blocker} is a file, not a folder; choose another --out")
         raise EraserError(f"cannot write {path}: folder {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise EraserError(f"cannot write {path}: folder {parent} is not writable; choose another --out")
@@ -97,7 +104,12 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path, ".json") as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        dump_json(tmp, obj)
+
+
+def dump_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` directly (a temporary path of ``atomic_path``)."""
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
@@ -109,3 +121,32 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EraserError(f"{what} {path} is not valid JSON ({e}); fix or regenerate it") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any]:
+    """``read_json`` for files that must hold a JSON object (one-line error otherwise)."""
+    doc = read_json(path, what)
+    if not isinstance(doc, dict):
+        raise EraserError(f"{what} {path} holds a JSON {type(doc).__name__}, not an object; fix or regenerate it")
+    return doc
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``atomic_path``/``atomic_dir`` removes its temporary files."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active (main thread only), SIGTERM unwinds the program as Ctrl-C does, cleaning temp files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

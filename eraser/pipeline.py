@@ -28,6 +28,7 @@ from eraser.io import atomic_dir, check_writable, sha256_file, write_json
 from eraser.labelling import make_labeller
 from eraser.labelling.base import Labeller
 from eraser.metrics.ssim import ms_ssim
+from eraser.resume import resume_key
 from eraser.unlearn.loop import finetune
 from eraser.unlearn.settings import EraseSettings
 
@@ -76,13 +77,16 @@ def _source_hash(source: str) -> str | None:
 
 
 def _check_out(req: EraseRequest) -> None:
-    out = req.out.resolve()
-    src = Path(req.generator).expanduser()
-    if src.exists() and (out == src.resolve() or src.resolve() in out.parents):
-        raise EraserError(f"--out {req.out} would write into the input generator {req.generator}; choose another folder")
+    from eraser.resume import check_work_dir
+    from eraser.validate import check_not_inputs, erase_inputs
+
+    work = req.out.with_name(req.out.name + ".partial")
+    check_not_inputs({"--out": req.out, "--out (its .partial work folder)": work},
+                     erase_inputs(req.generator, req.labeller, req.feature_classifier))
     if req.out.exists():
         raise EraserError(f"{req.out} already exists; choose a new --out folder (eraser never overwrites a checkpoint)")
     check_writable(req.out)
+    check_work_dir(work, asdict(req.settings))
 
 
 def label_latents(generator: Generator, labeller: Labeller, req: EraseRequest) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +243,7 @@ def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str
     work = req.out.with_name(req.out.name + ".partial")
     work.mkdir(exist_ok=True)
     result = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress, on_step=monitor,
-                      detector=detector)
+                      detector=detector, resume_key=resume_key(generator, z_lab, y, direction))
     if result.resumed_from:
         log(f"resumed from step {result.resumed_from} ({work})")
     g_new = result.generator
@@ -499,7 +503,7 @@ def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str 
     erased checkpoint is only read.
     """
     from eraser.guards import check, verdict
-    from eraser.io import read_json
+    from eraser.schemas import read_erased_report
 
     if out.exists():
         raise EraserError(f"{out} already exists; choose a new --out folder")
@@ -511,8 +515,7 @@ def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str 
 
         classifier = load_classifier(feature_classifier, device)
     labeller = make_labeller(labeller_spec, device) if labeller_spec else None
-    rep = Path(erased) / "report"
-    direction = Direction.from_dict(read_json(rep / "direction.json")) if (rep / "direction.json").is_file() else None
+    direction, history, evals = read_erased_report(Path(erased) / "report", g.latent_dim)
     judge, how = _clean_judge(labeller, classifier) if labeller is not None else (classifier, classifier.name if classifier else "")
     if judge is None and direction is None:
         raise EraserError("cannot tell which samples are feature-free: pass --feature-classifier or --labeller")
@@ -528,11 +531,6 @@ def run_evaluate(original: str, erased: str, out: Path, feature_classifier: str 
     if fid_samples > 0:
         log(f"distribution metrics on {fid_samples} samples per set")
         metrics["distribution"] = distribution_metrics(g, g_new, judge, direction, fid_samples, seed + 10, device, how)
-    history, evals = [], []
-    if (rep / "training.json").is_file():
-        history = read_json(rep / "training.json").get("history", [])
-    if (rep / "metrics.json").is_file():
-        evals = read_json(rep / "metrics.json").get("guard_evaluations", [])
     metrics["guard_evaluations"] = evals
     results = check(metrics, limits)
     passed = verdict(results)

@@ -11,6 +11,7 @@ from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.images import grid_image, pil_format
 from eraser.io import atomic_path, check_writable
+from eraser.latents import write_npy
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -58,5 +59,4 @@ def write_samples(
             del arr
         else:
             grid_image(generator.generate(z, batch_size), nrow=nrow).save(tmp_out, format=pil_format(out))
-        with open(tmp_lat, "wb") as f:
-            np.save(f, z.detach().cpu().float().numpy())
+        write_npy(tmp_lat, z)

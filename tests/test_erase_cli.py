@@ -71,7 +71,7 @@ def test_erase_refuses_existing_out_and_input_folder(run_cli, tiny_checkpoint, t
     gen = load_generator(tiny_checkpoint)
     marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
     r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", tiny_checkpoint, "--quiet")
-    assert r.code == 2 and "would write into the input generator" in r.err
+    assert r.code == 2 and "refusing to overwrite the input --generator" in r.err
     (tmp_path / "taken").mkdir()
     r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", tmp_path / "taken", "--quiet")
     assert r.code == 2 and "already exists" in r.err

@@ -40,3 +40,46 @@ def test_atomic_dir_refuses_existing_and_cleans_up(tmp_path):
             raise ValueError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     assert (d / "keep").read_text() == "x"
+
+
+SLOW_SAMPLE = """
+import sys, time
+from eraser.generators.base import Generator
+from eraser.cli import main
+
+calls = []
+original = Generator.generate
+
+def slow(self, *args, **kwargs):  # the second batch never comes: the process is killed while writing
+    calls.append(1)
+    if len(calls) > 1:
+        time.sleep(120)
+    return original(self, *args, **kwargs)
+
+Generator.generate = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_cleans_temporary_files_like_ctrl_c(tmp_path, tiny_checkpoint):
+    """SIGTERM while `eraser sample` writes: exit 143, one line, no hidden temporary files left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    p = subprocess.Popen([sys.executable, "-c", SLOW_SAMPLE, "sample", "-g", str(tiny_checkpoint), "--n", "600",
+                          "--batch-size", "300", "--format", "npy", "--out", str(out / "x.npy")],
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "ERASER_DEBUG": ""})
+    deadline = time.time() + 120
+    while len(list(out.iterdir())) < 2 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.1)  # both temporary files exist once writing has started
+    assert len(list(out.iterdir())) == 2, (p.poll(), list(out.iterdir()))
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "eraser: terminated" and "Traceback" not in err
+    assert list(out.iterdir()) == []

@@ -357,25 +357,18 @@ def direction_from_marks(path: str | Path, latent_dim: int, seed: int = 0) -> Di
 
 
 def direction_from_file(path: str | Path) -> Direction:
-    """A direction saved as JSON by an erase (``OUT/report/direction.json``)."""
-    from eraser.io import read_json
+    """A direction saved as JSON by an erase (``OUT/report/direction.json``), checked field by field."""
+    from eraser.schemas import read_direction
 
-    d = read_json(path, "direction file")
-    try:
-        return Direction.from_dict(d)
-    except (TypeError, ValueError, KeyError):
-        raise EraserError(f"direction file {path} is not a direction written by eraser (OUT/report/direction.json)") from None
+    return read_direction(Path(path))
 
 
 def original_from_provenance(generator: str) -> str | None:
     """The generator an eraser checkpoint was erased from (its ``provenance.json``), or None."""
-    from eraser.io import read_json
+    from eraser.schemas import read_provenance
 
-    path = Path(generator).expanduser() / "provenance.json"
-    if not path.is_file():
-        return None
-    prov = read_json(path, "provenance file")
-    source = prov.get("erased_from", {}).get("generator") if isinstance(prov, dict) else None
+    prov = read_provenance(Path(generator).expanduser()) or {}
+    source = (prov.get("erased_from") or {}).get("generator")
     return str(source) if source else None
 
 

@@ -27,10 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eraser import __version__, registry
+from eraser import __version__
 from eraser.batch.manifest import Job
 from eraser.errors import EraserError
-from eraser.io import read_json, sha256_file, write_json
+from eraser.io import read_json, read_json_object, sha256_file, write_json
+from eraser.validate import labeller_files, source_path
 
 RECORD = "batch-job.json"
 SUMS = "SHA256SUMS"
@@ -49,36 +50,6 @@ def sha256_tree(path: Path) -> str:
     return h.hexdigest()
 
 
-def _generator_path(job: Job) -> Path:
-    shipped = registry.resolve(job.generator, "generator")
-    return shipped if shipped is not None else Path(job.generator)
-
-
-def _classifier_path(ref: str) -> Path:
-    shipped = registry.resolve(ref, "classifier")
-    return shipped if shipped is not None else Path(ref)
-
-
-def _labeller_files(spec: str) -> dict[str, Path]:
-    kind, _, arg = spec.partition(":")
-    if kind == "marks":
-        files = {"marks": Path(arg)}
-        with contextlib.suppress(EraserError):
-            latents = read_json(Path(arg), "marks file").get("latents")
-            if latents:
-                files["latents"] = Path(arg).parent / str(latents)
-        return files
-    if kind == "probe":
-        return {"classifier": _classifier_path(arg)}
-    from eraser.labelling.clip import parse_clip_spec
-
-    spec_d = parse_clip_spec(arg)
-    files = {"checkpoint": Path(spec_d["checkpoint"])} if "checkpoint" in spec_d else {}
-    if spec_d["feature"].endswith(".json"):
-        files["prompts"] = Path(spec_d["feature"])
-    return files
-
-
 def input_hashes(job: Job) -> dict[str, Any]:
     """sha256 of everything a job reads: generator, labeller files, measuring classifier, manifest entry.
 
@@ -90,14 +61,14 @@ def input_hashes(job: Job) -> dict[str, Any]:
         return sha256_tree(p) if p.exists() else None
 
     out: dict[str, Any] = {
-        "generator": {"source": job.entry.get("generator"), "sha256": h(_generator_path(job))},
+        "generator": {"source": job.entry.get("generator"), "sha256": h(source_path(job.generator, "generator"))},
         "labeller": {"spec": job.entry.get("labeller"),
-                     "sha256": {k: h(p) for k, p in _labeller_files(job.labeller).items()}},
+                     "sha256": {k: h(p) for k, p in labeller_files(job.labeller).items()}},
         "manifest_entry_sha256": job.entry_sha256(),
     }
     if job.feature_classifier:
         out["feature_classifier"] = {"source": job.entry.get("feature_classifier"),
-                                     "sha256": h(_classifier_path(job.feature_classifier))}
+                                     "sha256": h(source_path(job.feature_classifier, "classifier"))}
     return out
 
 
@@ -138,13 +109,13 @@ def check_finished(directory: Path, inputs: dict[str, Any]) -> tuple[dict[str, A
     if problem:
         return None, problem
     try:
-        record = read_json(directory / RECORD, "batch job record")
+        record = read_json_object(directory / RECORD, "batch job record")
     except EraserError as e:
         return None, str(e)
-    if record.get("format") != RECORD_FORMAT:
+    if record.get("format") != RECORD_FORMAT or not isinstance(record.get("inputs"), dict):
         return None, f"{directory / RECORD} is not a batch job record"
     if record.get("inputs") != inputs:
-        changed = [k for k in inputs if record.get("inputs", {}).get(k) != inputs[k]]
+        changed = [k for k in inputs if record["inputs"].get(k) != inputs[k]]
         return None, f"it was made from other inputs (changed: {', '.join(changed) or 'fields'})"
     return record, None
 

@@ -62,7 +62,7 @@ REQUEST_OPTIONS: dict[str, tuple[type, float | None, tuple[str, ...] | None]] = 
 }
 #: LoadOptions fields (how to read a bare weights file or TorchScript)
 LOAD_OPTIONS: dict[str, type] = {"module_class": str, "init_args": dict, "latent_shape": list, "state_dict_key": str,
-                                 "trust_pickle": bool}
+                                 "trust_pickle": bool, "trust_code": bool}
 RESOURCES: dict[str, type] = {"num_cpus": float, "num_gpus": float}
 STRINGS = ("name", "generator", "labeller", "feature", "feature_classifier")
 TABLES = ("settings", "guards", "load", "resources")
@@ -124,14 +124,17 @@ class Problem:
 
 
 class ManifestError(EraserError):
-    """Every problem found in a manifest; nothing has run. One line per problem, each with its line number."""
+    """Every problem found in a manifest; nothing has run. One line per problem, each with its line number
+    (a single problem is reported on the same line as the summary)."""
 
     def __init__(self, path: Path, problems: list[Problem]) -> None:
         self.path, self.problems = path, sorted(problems, key=lambda p: p.line)
         lines = [f"  {path}:{p.line}: {p.where}: {p.message}" if p.where else f"  {path}:{p.line}: {p.message}"
                  for p in self.problems]
         n = len(self.problems)
-        super().__init__(f"manifest {path} has {n} problem{'s' * (n != 1)}; nothing was run:\n" + "\n".join(lines))
+        sep = "\n" if n > 1 else " "  # a single problem stays on one line
+        super().__init__(f"manifest {path} has {n} problem{'s' * (n != 1)}; nothing was run:{sep}"
+                         + "\n".join(lines if n > 1 else [lines[0].strip()]))
 
 
 # -- line numbers ---------------------------------------------------------------------------------
@@ -456,8 +459,11 @@ def _table_types(table: str) -> dict[str, type]:
 def _type_problem(value: Any, typ: type) -> str | None:
     """Why ``value`` is not a ``typ`` (ints pass as floats; booleans are not numbers), or None."""
     if typ is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return None if ok else f"must be a number, got {value!r}"
+        from eraser.validate import is_number
+
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"must be a number, got {value!r}"
+        return None if is_number(value) else f"must be a finite number, got {value!r}"
     if typ is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return None if ok else f"must be an integer, got {value!r}"

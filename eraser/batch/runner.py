@@ -25,7 +25,7 @@ from eraser.batch.job import STAGING, check_finished, input_hashes, result, run_
 from eraser.batch.manifest import Job, Manifest, load_manifest
 from eraser.batch.summary import write_summary
 from eraser.errors import EraserError
-from eraser.io import check_writable
+from eraser.validate import check_not_inputs, check_reusable_dir, erase_inputs
 
 OnResult = Callable[[dict[str, Any]], None]
 
@@ -149,9 +149,10 @@ def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, r
     if not isinstance(manifest, Manifest):
         manifest = load_manifest(manifest)
     out_root = Path(out)
-    if not out_root.is_dir():
-        check_writable(out_root)
-        out_root.mkdir()
+    check_reusable_dir(out_root)
+    check_not_inputs({"--out": out_root}, [("MANIFEST", manifest.path)]
+                     + [x for job in manifest.jobs for x in erase_inputs(job.generator, job.labeller, job.feature_classifier)])
+    out_root.mkdir(exist_ok=True)
     if ray_address is not None:
         from eraser.batch.ray_runner import RayRunner
 

@@ -17,17 +17,26 @@ from torch import Tensor, nn
 
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
+from eraser.generators.trust import check_importable, class_path, registered
 
 
 # -- a plain nn.Module class with constructor arguments ----------------------------------------
-def import_module_class(path: str) -> type[nn.Module]:
+def import_module_class(path: str, trusted: bool = False, source: str = "the checkpoint") -> type[nn.Module]:
     """Import ``package.module:Class`` and check it is an ``nn.Module`` subclass.
 
-    Only installed code is imported; a checkpoint can name a class but never carry one.
+    Only installed code is imported; a checkpoint can name a class but never carry one. Unless
+    ``trusted`` (the user named the class), a class outside eraser must be registered or allowed
+    with ``--trust-code`` (``eraser.generators.trust``); that is checked before any import.
     """
+    if not isinstance(path, str):
+        raise EraserError(f"class {path!r} is not of the form package.module:ClassName")
     mod_name, sep, cls_name = path.partition(":")
     if not sep or not mod_name or not cls_name:
         raise EraserError(f"class {path!r} is not of the form package.module:ClassName")
+    if (known := registered(path)) is not None:
+        return known
+    if not trusted:
+        check_importable(path, source)
     try:
         mod = importlib.import_module(mod_name)
     except ImportError as e:
@@ -42,8 +51,13 @@ def import_module_class(path: str) -> type[nn.Module]:
     return obj
 
 
-def class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+def build_module(module_cls: type[nn.Module], init_args: dict[str, Any], what: str) -> nn.Module:
+    """``module_cls(**init_args)``; bad arguments (which a constructor may answer with any error) are one line."""
+    try:
+        return module_cls(**init_args)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EraserError(f"cannot build {what} with arguments {init_args} ({first})") from None
 
 
 class ModuleGenerator(Generator):
@@ -56,13 +70,10 @@ class ModuleGenerator(Generator):
         self.init_args = dict(init_args)
 
     @classmethod
-    def build(cls, class_name: str, init_args: dict[str, Any], latent_shape, name: str) -> ModuleGenerator:
-        module_cls = import_module_class(class_name)
-        try:
-            module = module_cls(**init_args)
-        except TypeError as e:
-            raise EraserError(f"cannot build {class_name} with arguments {init_args} ({e})") from None
-        return cls(module, latent_shape, init_args, name)
+    def build(cls, class_name: str, init_args: dict[str, Any], latent_shape, name: str,
+              trusted: bool = False) -> ModuleGenerator:
+        module_cls = import_module_class(class_name, trusted, source=f"{name}/config.json")
+        return cls(build_module(module_cls, init_args, class_name), latent_shape, init_args, name)
 
     def config(self) -> dict[str, Any]:
         return {

@@ -16,7 +16,7 @@ from eraser.errors import EraserError
 from eraser.generators.adapters import ADAPTERS
 from eraser.generators.base import Generator
 from eraser.generators.state import load_strict
-from eraser.io import atomic_dir, read_json, sha256_file, write_json
+from eraser.io import atomic_dir, read_json, read_json_object, sha256_file, write_json
 
 FORMAT = "eraser.checkpoint"
 FORMAT_VERSION = 1
@@ -83,7 +83,7 @@ def write_dir(directory: Path, state: dict[str, Any], config: dict[str, Any], pr
 
 def read_config(path: Path, role: str) -> dict[str, Any]:
     """config.json of a checkpoint directory, checked for format, version and role (one-line errors)."""
-    config = read_json(path / "config.json", f"{role} config")
+    config = read_json_object(path / "config.json", f"{role} config")
     if config.get("format") != FORMAT:
         raise EraserError(f"{path}/config.json is not an eraser checkpoint config (no format {FORMAT!r})")
     version = config.get("format_version")
@@ -116,11 +116,14 @@ def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = Tr
 
     With ``verify``, the weights' sha256 is checked against ``provenance.json``.
     """
+    from eraser.schemas import check_generator_config
+
     path = Path(path)
     config = read_config(path, "generator")
     kind = config.get("kind")
-    if kind not in ADAPTERS:
+    if not isinstance(kind, str) or kind not in ADAPTERS:
         raise EraserError(f"{path}/config.json names unknown generator kind {kind!r}; known: {', '.join(ADAPTERS)}")
+    check_generator_config(config, path)
     state = read_state(path, verify)
     try:
         generator = ADAPTERS[kind].from_config(config, path, name or str(path))
@@ -133,10 +136,9 @@ def load_checkpoint(path: str | Path, name: str | None = None, verify: bool = Tr
 
 def check_weights_hash(path: Path) -> None:
     """Compare model.safetensors with the sha256 recorded in provenance.json, if one is."""
-    prov_file = path / "provenance.json"
-    if not prov_file.is_file():
-        return
-    expected = read_json(prov_file, "provenance").get("weights_sha256")
+    from eraser.schemas import read_provenance
+
+    expected = (read_provenance(path) or {}).get("weights_sha256")
     if expected and sha256_file(path / WEIGHTS) != expected:
         raise EraserError(
             f"{path / WEIGHTS} does not match the sha256 in its provenance.json; the file is corrupt or was modified"

@@ -10,13 +10,13 @@ What a source is, decided in this order:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eraser import registry
 from eraser.errors import EraserError
+from eraser.io import read_json_object
 from eraser.generators.adapters import (
     DiffusersGenerator,
     ModuleGenerator,
@@ -25,8 +25,10 @@ from eraser.generators.adapters import (
     import_module_class,
 )
 from eraser.generators.base import Generator, resolve_device
-from eraser.generators.checkpoint import is_checkpoint, load_checkpoint
+from eraser.generators.checkpoint import FORMAT, load_checkpoint
+from eraser.generators.shape import check_latent_shape
 from eraser.generators.state import PICKLE_SUFFIXES, is_torchscript, load_strict, read_weights
+from eraser.generators.trust import trusting_code
 
 
 @dataclass
@@ -38,13 +40,18 @@ class LoadOptions:
     latent_shape: tuple[int, ...] | None = None
     state_dict_key: str | None = None
     trust_pickle: bool = False
+    #: let a checkpoint's config.json name classes from modules outside eraser (importing runs their code)
+    trust_code: bool = False
 
 
 def load_generator(source: str | Path, device: str = "cpu", options: LoadOptions | None = None) -> Generator:
     """Load the generator named or stored at ``source`` onto ``device``, in eval mode."""
     options = options or LoadOptions()
     dev = resolve_device(device)
-    return _load(str(source), options).to(dev)
+    with trusting_code(options.trust_code):
+        generator = _load(str(source), options).to(dev)
+    check_latent_shape(generator, str(source))
+    return generator
 
 
 def _load(source: str, options: LoadOptions) -> Generator:
@@ -56,22 +63,20 @@ def _load(source: str, options: LoadOptions) -> Generator:
         known = ", ".join(registry.names("generator")) or "none"
         raise EraserError(f"generator {source!r} is neither a shipped model ({known}) nor an existing path")
     if path.is_dir():
-        if is_checkpoint(path):
-            return load_checkpoint(path)
         cfg = path / "config.json"
         if cfg.is_file():
-            try:
-                is_diffusers = "_class_name" in json.loads(cfg.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise EraserError(f"{cfg} is not valid JSON") from None
-            if is_diffusers:
+            config = read_json_object(cfg, "generator config")
+            if config.get("format") == FORMAT:
+                return load_checkpoint(path)
+            if "_class_name" in config:
                 return DiffusersGenerator.from_pretrained(path, options.trust_pickle, str(path))
         raise EraserError(f"{path} is a folder but neither an eraser checkpoint nor a diffusers model (no usable config.json)")
     if options.module_class:
         if options.latent_shape is None:
             raise EraserError("a weights file with --class also needs --latent-shape (e.g. 100,1,1)")
-        adapter = VAEGenerator if VAEGenerator.is_vae_class(import_module_class(options.module_class)) else ModuleGenerator
-        gen = adapter.build(options.module_class, options.init_args, options.latent_shape, str(path))
+        module_cls = import_module_class(options.module_class, trusted=True)  # the user named it
+        adapter = VAEGenerator if VAEGenerator.is_vae_class(module_cls) else ModuleGenerator
+        gen = adapter.build(options.module_class, options.init_args, options.latent_shape, str(path), trusted=True)
         state = read_weights(path, options.state_dict_key, options.trust_pickle)
         load_strict(gen.module, state, str(path))
         gen.module.eval()

@@ -29,6 +29,9 @@ from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path, read_json, sha256_file, write_json
 from eraser.labelling.base import Labeller
+from eraser.latents import read_npy, write_npy
+from eraser.schemas import check_fields, is_opt_str, is_str
+from eraser.validate import is_number
 
 FORMAT = "eraser.marks"
 FORMAT_VERSION = 1
@@ -97,6 +100,8 @@ def load_marks(path: str | Path) -> Marks:
     entries = doc.get("marks")
     if not isinstance(entries, list) or not entries:
         raise EraserError(f"{where} has no \"marks\" list (or it is empty)")
+    check_fields(doc, where, {"latents": ("a file name", is_str), "latents_sha256": ("a sha256 string", is_opt_str),
+                              "feature": ("a string", is_str), "generator": ("a generator name or null", is_opt_str)})
     table = None
     if doc.get("latents") is not None:
         lat_path = path.parent / str(doc["latents"])
@@ -104,8 +109,8 @@ def load_marks(path: str | Path) -> Marks:
             raise EraserError(f"{where} refers to latents {lat_path}, which is missing")
         if doc.get("latents_sha256") and sha256_file(lat_path) != doc["latents_sha256"]:
             raise EraserError(f"latents {lat_path} do not match the sha256 in {path}; they were changed after marking")
-        table = np.load(lat_path, allow_pickle=False)
-        if table.ndim != 2 or table.dtype not in (np.float32, np.float64):
+        table = read_npy(lat_path, "marks latents file")
+        if table.ndim != 2 or not table.shape[1]:
             raise EraserError(f"latents {lat_path} must be a float array [M, latent_dim], got {table.dtype} {list(table.shape)}")
     rows, labels, ids, seen = [], [], [], set()
     for k, e in enumerate(entries):
@@ -114,15 +119,15 @@ def load_marks(path: str | Path) -> Marks:
         label = e["label"]
         if label not in LABELS:
             raise EraserError(f"{where}: mark #{k} has label {label!r}; use one of yes, no, unsure")
+        if "id" in e and (not isinstance(e["id"], int) or isinstance(e["id"], bool)):
+            raise EraserError(f"{where}: mark #{k} has id {e['id']!r}; ids are integers (rows of the latents file)")
         if "latent" in e:
+            if not isinstance(e["latent"], list) or not e["latent"] or not all(map(is_number, e["latent"])):
+                raise EraserError(f"{where}: mark #{k} has a latent that is not a flat list of finite numbers")
             vec = np.asarray(e["latent"], dtype=np.float64)
-            if vec.ndim != 1:
-                raise EraserError(f"{where}: mark #{k} has a latent that is not a flat list of numbers")
             ident = e.get("id", -1 - k)
         else:
             ident = e["id"]
-            if not isinstance(ident, int) or isinstance(ident, bool):
-                raise EraserError(f"{where}: mark #{k} has id {ident!r}; ids are integers (rows of the latents file)")
             if table is None:
                 raise EraserError(f"{where}: mark #{k} uses an id but the file names no \"latents\"")
             if not 0 <= ident < len(table):
@@ -136,8 +141,11 @@ def load_marks(path: str | Path) -> Marks:
         ids.append(ident)
     if len({len(r) for r in rows}) != 1:
         raise EraserError(f"{where}: latents have different lengths")
+    z = np.stack(rows)
+    if not np.isfinite(z).all():
+        raise EraserError(f"{where}: the latent of mark #{int(np.argwhere(~np.isfinite(z))[0][0])} is too large for float32")
     meta = {k: v for k, v in doc.items() if k not in ("marks",)}
-    return Marks(torch.from_numpy(np.stack(rows)), labels, str(doc.get("feature", "feature")),
+    return Marks(torch.from_numpy(z), labels, str(doc.get("feature", "feature")),
                  doc.get("generator"), ids, meta)
 
 
@@ -147,8 +155,7 @@ def save_marks(path: str | Path, marks: Marks, latents_name: str | None = None, 
     latents_name = latents_name or path.name.removesuffix(".json") + ".latents.npy"
     lat_path = path.parent / latents_name
     with atomic_path(lat_path, ".npy") as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, marks.z.numpy().astype(np.float32))
+        write_npy(tmp, marks.z)
         digest = sha256_file(tmp)
     doc = {
         "format": FORMAT,

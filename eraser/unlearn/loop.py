@@ -45,9 +45,10 @@ class TrainResult:
 
 
 def _save_state(path: Path, g_new: Generator, opt: torch.optim.Optimizer, step: int, history, settings,
-                method, extra: dict[str, Any]) -> None:
+                method, extra: dict[str, Any], resume_key: dict[str, str] | None = None) -> None:
     state = {"step": step, "model": g_new.module.state_dict(), "optimizer": opt.state_dict(),
-             "history": history, "settings": asdict(settings), "method_state": method.state_dict(), **extra}
+             "history": history, "settings": asdict(settings), "method_state": method.state_dict(),
+             "resume_key": resume_key, **extra}
     with atomic_path(path, ".pt") as tmp:
         torch.save(state, tmp)
 
@@ -74,13 +75,15 @@ def finetune(
     progress: bool = True,
     on_step: Callable[[int, Generator, dict[str, float]], None] | None = None,
     detector: LatentDetector | None = None,
+    resume_key: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fine-tune a copy G' of ``generator`` (left untouched) so the feature side decodes without the feature.
 
     ``settings.method`` picks the recipe (``paper`` or ``deep``; ``detector`` is the deep method's
     training detector, optional). With ``work_dir``, the training state is saved there every
     ``checkpoint_every`` steps and a run finding a state there resumes from it (settings must
-    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks).
+    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks). ``resume_key``
+    (``eraser.resume.resume_key``) is stored with the state, and a state recording other inputs is refused.
     """
     from tqdm.auto import tqdm
 
@@ -96,14 +99,21 @@ def finetune(
     start, resumed = 0, None
     state_path = Path(work_dir) / STATE_FILE if work_dir is not None else None
     if state_path is not None and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        from eraser.resume import read_train_state
+
+        state = read_train_state(state_path, resume_key, g_new.module, opt)
         if state["settings"] != asdict(settings):
             raise EraserError(f"{state_path} was written with other settings; remove it or rerun with the same settings")
         g_new.module.load_state_dict(state["model"], strict=True)
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
+            if not isinstance(state.get("scheduler"), dict):
+                raise EraserError(f"{state_path} holds no learning-rate schedule state; remove {work_dir} to start over")
             sched.load_state_dict(state["scheduler"])
-        method.load_state_dict(state.get("method_state", {}))
+        method_state = state.get("method_state", {})
+        if not isinstance(method_state, dict) or not all(isinstance(v, Tensor) for v in method_state.values()):
+            raise EraserError(f"{state_path} holds a malformed method state; remove {work_dir} to start over")
+        method.load_state_dict(method_state)
         start = resumed = int(state["step"])
         history = list(state["history"])
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc=f"erasing ({settings.method})",
@@ -128,7 +138,7 @@ def finetune(
             on_step(step + 1, g_new, rec)
         if state_path is not None and settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
             _save_state(state_path, g_new, opt, step + 1, history, settings, method,
-                        {"scheduler": sched.state_dict()} if sched is not None else {})
+                        {"scheduler": sched.state_dict()} if sched is not None else {}, resume_key)
     g_new.module.requires_grad_(False)
     g_new.module.eval()
     return TrainResult(g_new, history, resumed, list(getattr(method, "mine_log", [])))
