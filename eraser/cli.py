@@ -16,7 +16,7 @@ import click
 
 from eraser import __version__
 from eraser.errors import EraserError
-from eraser.unlearn.settings import DEFAULT_STEPS, METHODS
+from eraser.unlearn.settings import DEFAULT_LR, DEFAULT_STEPS, METHODS
 from eraser.unlearn.settings import EraseSettings as EraseSettingsDefaults
 
 
@@ -357,7 +357,8 @@ def probe_train(**kw) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Fine-tuning steps [default: " + ", ".join(f"{s} for {m}" for m, s in DEFAULT_STEPS.items()) + "].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=EraseSettingsDefaults.batch_size, help="Latents per step.")
-@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=EraseSettingsDefaults.lr, help="Adam learning rate.")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None,
+              help="Adam learning rate [default: " + ", ".join(f"{v:g} for {m}" for m, v in DEFAULT_LR.items()) + "].")
 @click.option("--alpha", type=FiniteFloat(min=0), default=EraseSettingsDefaults.alpha, help="Weight of the shifted-target loss.")
 @click.option("--margin", type=FiniteFloat(min=0), default=EraseSettingsDefaults.margin,
               help="How far past the threshold the feature is pushed (latent units).")
@@ -409,7 +410,7 @@ def erase(**kw) -> None:
     )
     m = run_erase(req, log=lambda msg: click.echo(msg, err=True))
     pres = m["preservation_on_labelled_feature_free"]
-    click.echo(f"erased -> {req.out}  (report: {req.out / 'report'})")
+    click.echo(f"erased ({m['method']['name']} method, {m['method']['steps']} steps) -> {req.out}  (report: {req.out / 'report'})")
     if "feature_rate" in m:
         fr = m["feature_rate"]
         red = f", {fr['relative_reduction']:.0%} fewer" if fr["relative_reduction"] is not None else ""

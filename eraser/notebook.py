@@ -479,8 +479,9 @@ class ErasePanel:
         # settings that have a widget only set its starting value
         steps = self.settings.pop("steps", steps)
         method = self.settings.pop("method", defaults.method)
+        defaults = EraseSettings(method=method)
         if steps is None:
-            steps = EraseSettings(method=method).steps
+            steps = defaults.steps
         lr = self.settings.pop("lr", lr)
         margin = self.settings.pop("margin", margin)
         classifiers = [("none", None)] + [(n, n) for n in registry.names("classifier")]

@@ -344,7 +344,8 @@ def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: tor
     if fr:
         slim["feature_rate"] = {k: v for k, v in fr.items() if not k.startswith("scores_")}
     title = f"eraser report: {req.generator if req else g.name} → {req.out.name if req else g_new.name}"
-    subtitle = (f"labeller {req.labeller}; classifier {req.feature_classifier or 'none'}; eraser {__version__}"
+    subtitle = (f"method {req.settings.method} ({req.settings.steps} steps); labeller {req.labeller}; "
+                f"classifier {req.feature_classifier or 'none'}; eraser {__version__}"
                 if req else f"eraser {__version__}")
     sections = ""
     if audit is not None:

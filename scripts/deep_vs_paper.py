@@ -91,13 +91,64 @@ def measure(name: str, g, clf, judge, d: Direction, z_yes, z_no, z_fresh, budget
     return out
 
 
-def erase(gen: str, marks_path: Path, method: str, out: Path) -> dict:
-    req = EraseRequest(generator=gen, labeller=f"marks:{marks_path}", out=out, settings=EraseSettings(method=method),
-                       feature_classifier=CLASSIFIER, progress=False)
+def erase(gen: str, marks_path: Path, method: str, out: Path, smoke: bool = False) -> dict:
+    settings = EraseSettings(method=method, steps=4 if smoke else None)
+    req = EraseRequest(generator=gen, labeller=f"marks:{marks_path}", out=out, settings=settings,
+                       feature_classifier=CLASSIFIER, progress=False, fid_samples=0 if smoke else 500,
+                       n_eval=200 if smoke else 2000)
+    if smoke:
+        from eraser.guards import GuardLimits
+
+        req.limits = GuardLimits(min_ms_ssim=0.0, max_feature_rate_ratio=1e9)
     t0 = time.time()
     metrics = run_erase(req, log=lambda m: print(f"[{gen} {method}] {m}", flush=True))
     metrics["wall_s"] = round(time.time() - t0, 1)
     return metrics
+
+
+def pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+def table(result: dict) -> str:
+    """The README's markdown table from a result of this script."""
+    rows = []
+    models = list(result["models"])
+    head = "| measure (goal) | " + " | ".join(f"{m}: {c}" for m in models for c in ("original", "paper", "deep")) + " |"
+    rows.append(head)
+    rows.append("|---" * (1 + 3 * len(models)) + "|")
+
+    def row(label, get):
+        cells = []
+        for m in models:
+            rec = result["models"][m]
+            for c in ("original", "paper", "deep"):
+                try:
+                    cells.append(get(rec, c))
+                except (KeyError, TypeError):
+                    cells.append("")
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("held-out yes still ≥ 0.5 (≤ 5 %)", lambda r, c: pct(r[c]["heldout_yes"]["ge_0.5"]))
+    row("held-out yes still ≥ 0.83 (≤ 2 %)", lambda r, c: pct(r[c]["heldout_yes"]["ge_0.83"]))
+    for a in WALK:
+        row(f"walk to {a}σ: ≥ 0.83 / ≥ 0.5 (≤ 2 % / ≤ 5 %)",
+            lambda r, c, a=a: f"{pct(r[c]['walk'][str(a)]['ge_0.83'])} / {pct(r[c]['walk'][str(a)]['ge_0.5'])}")
+    for atk, goal in (("walk", "≤ 5 %"), ("random", "≤ 5 %"), ("gradient", "≤ 20 %")):
+        row(f"audit {atk}: attacked / confirmed ({goal} confirmed; floor)",
+            lambda r, c, atk=atk: f"{pct(r[c]['audit'][atk]['attacked'])} / {pct(r[c]['audit'][atk]['confirmed'])}"
+            + (f" (floor {pct(r['floor']['audit']['attacked'][atk])} / {pct(r['floor']['audit']['confirmed'][atk])})"
+               if c == "original" else ""))
+    row("fresh 10,000: ≥ 0.83 (floor = held-out no)", lambda r, c: pct(r[c]["fresh"]["ge_0.83"])
+        + (f" (floor {pct(r['floor']['classifier_on_heldout_no']['ge_0.83'])})" if c == "original" else ""))
+    row("fresh 10,000: ≥ 0.5", lambda r, c: pct(r[c]["fresh"]["ge_0.5"])
+        + (f" (floor {pct(r['floor']['classifier_on_heldout_no']['ge_0.5'])})" if c == "original" else ""))
+    row("MS-SSIM on held-out no (≥ 0.96)", lambda r, c: f"{r[c]['quality']['ms_ssim_heldout_no']:.4f}")
+    row("SSIM on held-out no (≥ paper's)", lambda r, c: f"{r[c]['quality']['ssim_heldout_no']:.4f}")
+    row("FID-500 vs clean (floor + 2)", lambda r, c: f"{r[c]['quality']['fid']['erased_vs_clean']:.2f} (floor {r[c]['quality']['fid']['floor']:.2f})")
+    row("recall (floor − 0.05)", lambda r, c: f"{r[c]['quality']['recall']['erased_vs_clean']:.3f} (floor {r[c]['quality']['recall']['floor']:.3f})")
+    row("fine-tuning time (deep ≤ 2× paper)", lambda r, c: f"{r[c]['cost']['finetune_s']:.0f} s")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -105,10 +156,15 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--out", type=Path, default=REPO / "assets" / "reports" / "deep_vs_paper.json")
     ap.add_argument("--n-fresh", type=int, default=10_000)
+    ap.add_argument("--table", type=Path, default=None, help="only print the markdown table of an earlier result file")
+    ap.add_argument("--smoke", action="store_true", help="a few steps and a tiny audit: checks the script runs, measures nothing")
     args = ap.parse_args()
+    if args.table is not None:
+        print(table(read_json(args.table)))
+        return
     t_start = time.time()
     clf, judge = load_classifier(CLASSIFIER), load_classifier(JUDGE)
-    budget = AuditBudget()
+    budget = AuditBudget(starts=4, steps=2, random_samples=128, walk_starts=4) if args.smoke else AuditBudget()
     figures = args.out.parent
     result: dict = {"what": __doc__.split("\n\n")[1], "classifier": CLASSIFIER, "judge": JUDGE,
                     "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
@@ -126,7 +182,7 @@ def main() -> None:
                      "train": train.counts()}
         erased, models = {}, {}
         for method in ("paper", "deep"):
-            m = erase(gen_name, train_path, method, work / f"{gen_name}-{method}")
+            m = erase(gen_name, train_path, method, work / f"{gen_name}-{method}", args.smoke)
             erased[method] = m
             models[method] = load_generator(str(work / f"{gen_name}-{method}"))
         d = Direction.from_dict(read_json(work / f"{gen_name}-deep" / "report" / "direction.json"))
@@ -166,6 +222,7 @@ def main() -> None:
         print(json.dumps({k: v for k, v in rec.items() if k in ("paper", "deep")}, indent=1)[:3000], flush=True)
     result["seconds"] = round(time.time() - t_start, 1)
     write_json(args.out, result)
+    print(table(result))
     print(f"wrote {args.out} in {result['seconds']:.0f}s")
 
 

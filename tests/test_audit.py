@@ -294,3 +294,44 @@ def test_erase_with_audit_and_audit_of_the_result(run_cli, tiny_checkpoint, cnn_
     assert doc2["generators"] == {"original": str(tiny_checkpoint), "erased": str(out)}
     assert doc2["direction_source"] == str(out / "report" / "direction.json")
     assert doc2["direction"]["threshold"] == pytest.approx(m["direction"]["threshold"])
+
+
+class SecondAxis(Readout):
+    """A judge that reads z·v (another planted axis) instead of z·u: it agrees with the readout only where both fire."""
+
+    name = "judge-v"
+
+    def __init__(self, W, b, v) -> None:
+        super().__init__(W, b, v)
+
+
+def test_judge_confirms_only_what_it_also_sees():
+    from eraser.audit.attacks import confirm
+
+    gen, u, readout = planted_generator()
+    v = torch.linalg.qr(torch.stack([u, torch.randn(D, generator=torch.Generator().manual_seed(5))], 1))[0][:, 1]
+    judge = SecondAxis(gen.module.lin.weight.detach().clone(), gen.module.lin.bias.detach().clone(), v)
+    budget = AuditBudget(starts=8, steps=5, random_samples=512, random_batch=64, walk_starts=8, batch_size=64)
+    res = random_search(gen, readout, budget)
+    confirm(gen, readout, judge, res)
+    z = res.latents
+    expected = int((((z @ u) >= CUT) & ((z @ v) >= CUT)).sum())  # both planted readouts cross, by hand
+    assert res.extra["confirmed"] == expected
+    assert res.extra["confirmed"] < res.successes  # the judge rejects some of the attacked classifier's successes
+    audit = run_audit({"g": gen}, readout, None, budget, log=lambda m: None, judge=judge)
+    doc = audit.to_dict()
+    assert doc["judge"]["name"] == "judge-v" and set(doc["confirmed_rate"]) == {"gradient", "random"}
+
+
+def test_false_alarm_floor_is_one_minus_the_miss_rate_to_the_power_k():
+    from eraser.audit.attacks import false_alarm_floor
+
+    gen, u, readout = planted_generator()
+    z = gen.sample_latents(4000, 3)
+    budget = AuditBudget()
+    floor = false_alarm_floor(gen, readout, None, z, budget)
+    f = float(((z @ u) >= CUT).float().mean())  # the readout fires exactly where z·u ≥ CUT
+    assert floor["false_alarm_attacked"] == pytest.approx(f, abs=1e-6)
+    assert floor["attacked"]["random"] == pytest.approx(1 - (1 - f) ** budget.random_batch)
+    assert floor["attacked"]["gradient"] == pytest.approx(1 - (1 - f) ** (budget.steps + 1))
+    assert floor["attacked"]["walk"] == pytest.approx(1 - (1 - f) ** budget.walk_points)

@@ -449,8 +449,9 @@ def _has(lines: dict[Key, int], key: Key) -> bool:
 
 
 def _table_types(table: str) -> dict[str, type]:
-    if table == "settings":
-        return {f.name: (int if f.type in ("int", int) else float) for f in fields(EraseSettings)}
+    if table == "settings":  # annotations are strings ("int", "float | None", "str"): optional means "may be left out"
+        kinds = {"int": int, "float": float, "str": str}
+        return {f.name: kinds[str(f.type).removesuffix(" | None")] for f in fields(EraseSettings)}
     if table == "guards":
         return {f.name: float for f in fields(GuardLimits)}
     return LOAD_OPTIONS if table == "load" else RESOURCES

@@ -215,16 +215,20 @@ def ascend(detector: LatentDetector, z: Tensor, distance: Tensor, steps: int = 6
 
 
 @torch.no_grad()
-def residual(g_new: Generator, g: Generator, z: Tensor, z_target: Tensor, batch_size: int = 128) -> Tensor:
-    """``[N]``: how much of the erase is still to do at z, ``|G'(z) − G(z*)|₁ / |G(z) − G(z*)|₁``
-    (1: G' still draws what G drew; 0: G' draws the target). Latents that barely move score 0."""
+def residual(g_new: Generator, g: Generator, z: Tensor, z_target: Tensor, batch_size: int = 128,
+             min_change: float = 0.02) -> Tensor:
+    """``[N]`` in [0, 1]: how much of the erase is still to do at z,
+    ``a / (a + b)`` with ``a = |G'(z) − G(z*)|₁`` and ``b = |G'(z) − G(z)|₁`` (mean absolute pixel differences):
+    1 where G' still draws what G drew, 0 where it draws the target. Latents whose target barely differs
+    from G(z) (mean change below ``min_change``) have nothing to erase and score 0."""
     out = []
     for i in range(0, len(z), batch_size):
         zi, ti = z[i : i + batch_size], z_target[i : i + batch_size]
-        target = g.decode(ti)
-        left = (g_new.decode(zi) - target).abs().flatten(1).mean(1)
-        total = (g.decode(zi) - target).abs().flatten(1).mean(1)
-        out.append(torch.where(total > 1e-3, left / total.clamp_min(1e-3), torch.zeros_like(left)).cpu())
+        target, before, now = g.decode(ti), g.decode(zi), g_new.decode(zi)
+        a = (now - target).abs().flatten(1).mean(1)
+        b = (now - before).abs().flatten(1).mean(1)
+        change = (before - target).abs().flatten(1).mean(1)
+        out.append(torch.where(change > min_change, a / (a + b).clamp_min(1e-12), torch.zeros_like(a)).cpu())
     return torch.cat(out)
 
 

@@ -24,14 +24,15 @@ LR_SCHEDULES = ("constant", "warmup-cosine")
 class EraseSettings:
     """Fine-tuning settings (defaults chosen by measurement on digiface-dcgan64; see docs/deep-erasure.md).
 
-    ``steps`` defaults to the method's own (``DEFAULT_STEPS``); every other shared field has one default,
+    ``steps`` and ``lr`` default to the method's own (``DEFAULT_STEPS``, ``DEFAULT_LR``); every other shared field has one default,
     so ``method="paper"`` reproduces the published recipe exactly as eraser ran it before ``deep`` existed.
     """
 
     method: str = "deep"
     steps: int | None = None
     batch_size: int = 32
-    lr: float = 2e-4
+    #: Adam's learning rate; None: the method's default (``DEFAULT_LR``)
+    lr: float | None = None
     alpha: float = 1.0
     margin: float = 1.0
     #: share of each batch drawn from the feature side; the rest from the kept side
@@ -43,14 +44,14 @@ class EraseSettings:
     lr_schedule: str | None = None
     # -- deep only ------------------------------------------------------------------------------
     #: the band: latents with proj in [t − band, t) are pulled down part of the way (continuous map)
-    band: float = 0.6
+    band: float = 0.3
     #: where the feature side lands: projection t − margin − depth (deeper than the paper's t − margin)
     depth: float = 0.6
     #: share of the feature side drawn with projections uniform in [t − band, t + coverage_span]
     coverage: float = 0.75
     coverage_span: float = 6.0
     #: weight of (1 − MS-SSIM) on the kept side, besides its L1
-    keep_ms_ssim: float = 1.0
+    keep_ms_ssim: float = 2.0
     #: every this many steps, mine the feature-side latents G' has erased least (0: never)
     mine_every: int = 50
     #: candidates scored per mining round, latents kept, share of the feature side they fill
@@ -63,6 +64,8 @@ class EraseSettings:
             raise EraserError(f"unknown erase method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.steps is None:
             self.steps = DEFAULT_STEPS[self.method]
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.method]
         if self.lr_schedule is None:
             self.lr_schedule = "constant" if self.method == "paper" else "warmup-cosine"
         if self.lr_schedule not in LR_SCHEDULES:
@@ -94,4 +97,6 @@ class EraseSettings:
 
 
 #: fine-tuning steps of each method when ``steps`` is not given
-DEFAULT_STEPS = {"deep": 450, "paper": 300}
+DEFAULT_STEPS = {"deep": 500, "paper": 300}
+#: Adam learning rate of each method when ``lr`` is not given (deep decays it on a cosine, so its peak is higher)
+DEFAULT_LR = {"deep": 4e-4, "paper": 2e-4}
