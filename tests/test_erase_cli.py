@@ -48,6 +48,34 @@ def test_erase_writes_checkpoint_and_report(run_cli, tiny_checkpoint, tmp_path):
     assert (tiny_checkpoint / "model.safetensors").read_bytes() == weights_before
 
 
+def test_erase_method_flag_picks_the_recipe_and_records_it(run_cli, tiny_checkpoint, tmp_path):
+    """--method paper gives the weights the library's paper fine-tune gives; the default is deep, recorded with
+    its training detector; the two differ."""
+    from eraser.direction import estimate_direction
+    from eraser.unlearn.loop import finetune
+    from eraser.unlearn.settings import EraseSettings
+
+    gen = load_generator(tiny_checkpoint)
+    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
+    common = ["-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--steps", 4, "--batch-size", 8, "--quiet",
+              "--fid-samples", 0, "--guard-every", 0, "--guard", "min_ms_ssim=0"]
+    assert run_cli("erase", *common, "--out", tmp_path / "p", "--method", "paper").code == 0
+    r = run_cli("erase", *common, "--out", tmp_path / "d")
+    assert r.code == 0 and "deep method" in r.out
+    paper, deep = (json.loads((tmp_path / k / "provenance.json").read_text())["method"] for k in ("p", "d"))
+    assert paper["name"] == "paper" and "Moon" in paper["recipe"] and "training_detector" not in paper
+    assert deep["name"] == "deep" and deep["training_detector"]["n_feature"] == int((gen.sample_latents(300, 5)[:, 0] > 0.8).sum())
+    from eraser.labelling.marks import load_marks
+
+    zz, yy = load_marks(marks).decided()
+    ref = finetune(gen, estimate_direction(zz, yy), EraseSettings(method="paper", steps=4, batch_size=8), progress=False)
+    ours = load_generator(tmp_path / "p")
+    for k, v in ref.generator.state_dict().items():
+        assert torch.equal(v, ours.state_dict()[k]), k
+    probe = gen.sample_latents(4, 0)
+    assert not torch.equal(ours.generate(probe), load_generator(tmp_path / "d").generate(probe))
+
+
 @pytest.mark.parametrize(
     "rule,message",
     [
