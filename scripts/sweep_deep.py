@@ -6,7 +6,7 @@ held-out "yes" still >= 0.5 / 0.83, MS-SSIM and SSIM on held-out "no" between G 
 "no" latents to projections 2..6, and the rate on 2,000 fresh latents (seed 4242). No guards, no FID: a
 quick screen, one seed per setting, so differences under about 0.005 MS-SSIM or 3 points of rate are noise.
 
-Run:  python scripts/sweep_deep.py KEY=VALUE ...   (EraseSettings fields, e.g. method=deep lr=4e-4 band=0.3)
+Run:  python scripts/sweep_deep.py [generator=faces-vae64] KEY=VALUE ...   (EraseSettings fields, e.g. band=0.3)
       appends a JSON line to assets/reports/deep_sweep.jsonl
 """
 
@@ -32,19 +32,23 @@ from eraser.unlearn.settings import EraseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "assets" / "reports" / "deep_sweep.jsonl"
+MARKS = {"digiface-dcgan64": "digiface-eyeglasses.json", "faces-vae64": "faces-vae64-eyeglasses.json"}
 
 
 def main() -> None:
     types = {f.name: str(f.type).removesuffix(" | None") for f in fields(EraseSettings)}
-    kw = {}
+    kw, generator = {}, "digiface-dcgan64"
     for arg in sys.argv[1:]:
         k, _, v = arg.partition("=")
+        if k == "generator":
+            generator = v
+            continue
         kw[k] = {"int": int, "float": float, "str": str}[types[k]](v)
     settings = EraseSettings(**kw)
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
 
-    g, clf = load_generator("digiface-dcgan64"), load_classifier("digiface-eyeglasses-clf")
-    m = load_marks(REPO / "assets" / "marks" / "digiface-eyeglasses.json")
+    g, clf = load_generator(generator), load_classifier("digiface-eyeglasses-clf")
+    m = load_marks(REPO / "assets" / "marks" / MARKS[generator])
     ids, lab = np.array(m.ids), np.array(m.labels)
     y = torch.tensor([1.0 if v == "yes" else 0.0 if v == "no" else float("nan") for v in lab])
     train = torch.tensor(ids % 5 != 0)
@@ -62,7 +66,7 @@ def main() -> None:
 
     a, b = g.generate(z_no), gn.generate(z_no)
     walk = {a_: rates(clf.score(gn, z_no + (a_ - d.project(z_no))[:, None] * d.unit)) for a_ in (2, 3, 4, 5, 6)}
-    rec = {"settings": asdict(settings), "finetune_s": round(seconds, 1), "torch_threads": torch.get_num_threads(),
+    rec = {"generator": generator, "settings": asdict(settings), "finetune_s": round(seconds, 1), "torch_threads": torch.get_num_threads(),
            "heldout_yes_ge_0.83_0.5": rates(clf.score(gn, z_yes)),
            "ms_ssim_heldout_no": round(float(ms_ssim(a, b).mean()), 4),
            "ssim_heldout_no": round(float(ssim_fn((a + 1) / 2, (b + 1) / 2, data_range=1.0)), 4),
