@@ -364,11 +364,11 @@ def probe_train(**kw) -> None:
               help="How far past the threshold the feature is pushed (latent units).")
 @click.option("--feature-fraction", type=FiniteFloat(0, 1, min_open=True, max_open=True),
               default=EraseSettingsDefaults.feature_fraction, help="Share of each batch drawn beyond the threshold.")
-@click.option("--band", type=click.FloatRange(min=0), default=EraseSettingsDefaults.band,
+@click.option("--band", type=FiniteFloat(min=0), default=EraseSettingsDefaults.band,
               help="deep: latents this far below the threshold are pulled down part of the way.")
-@click.option("--depth", type=click.FloatRange(min=0), default=EraseSettingsDefaults.depth,
+@click.option("--depth", type=FiniteFloat(min=0), default=EraseSettingsDefaults.depth,
               help="deep: feature latents land this much deeper than the paper's threshold − margin.")
-@click.option("--coverage", type=click.FloatRange(0, 1), default=EraseSettingsDefaults.coverage,
+@click.option("--coverage", type=FiniteFloat(0, 1), default=EraseSettingsDefaults.coverage,
               help="deep: share of the feature side drawn far out along the direction.")
 @click.option("--mine-every", type=click.IntRange(min=0), default=EraseSettingsDefaults.mine_every,
               help="deep: mine the least-erased latents every N steps (0: never).")
@@ -562,7 +562,7 @@ def audit(**kw) -> None:
         from eraser.labelling.marks import load_marks
 
         marks = load_marks(kw["marks"])
-        z_clean = marks.z[[i for i, lab in enumerate(marks.labels) if lab == "no"]]
+        z_clean = marks.latents_marked("no")
         base = models.get("original", g)
         result.floor = {"latents": f"the 'no' marks of {kw['marks']} on {base.name}",
                         **false_alarm_floor(base, classifier, judge, z_clean, budget)}

@@ -93,6 +93,17 @@ def _fit_unit(z: Tensor, y: Tensor, method: str, seed: int) -> Tensor:
     return d / norm
 
 
+def stratified_holdout(y: Tensor, fraction: float, seed: int) -> Tensor:
+    """``[N]`` bool: a seeded, stratified ``fraction`` of each label's rows (at least one of each) for held-out scoring."""
+    g = torch.Generator().manual_seed(seed)
+    test = torch.zeros(len(y), dtype=torch.bool)
+    for cls in (0, 1):
+        idx = torch.nonzero(y == cls).squeeze(1)
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        test[idx[: max(1, int(round(fraction * len(idx))))]] = True
+    return test
+
+
 def estimate_direction(
     z: Tensor,
     y: Tensor,
@@ -121,12 +132,7 @@ def estimate_direction(
     auc = None
     n_held = 0
     if holdout > 0 and min(n_pos, n_neg) >= 4:
-        g = torch.Generator().manual_seed(seed)
-        test = torch.zeros(len(y), dtype=torch.bool)
-        for cls in (0, 1):
-            idx = torch.nonzero(y == cls).squeeze(1)
-            idx = idx[torch.randperm(len(idx), generator=g)]
-            test[idx[: max(1, int(round(holdout * len(idx))))]] = True
+        test = stratified_holdout(y, holdout, seed)
         unit = _fit_unit(z[~test], y[~test], method, seed)
         auc = _auc((z[test] @ unit).numpy(), y[test].numpy())
         n_held = int(test.sum())

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eraser.audit.attacks import false_alarm_floor, run_audit, write_audit_files
+from eraser.audit.attacks import direction_from_file, false_alarm_floor, run_audit, write_audit_files
 from eraser.audit.budget import AuditBudget
 from eraser.classifiers import load_classifier
 from eraser.direction import Direction
@@ -57,9 +57,8 @@ WALK = (2, 3, 4, 5, 6)
 
 def split(marks: Marks) -> tuple[Marks, np.ndarray, np.ndarray]:
     """The training marks (id % 5 != 0) as their own Marks, and the held-out yes / no rows."""
-    ids, labels = np.array(marks.ids), np.array(marks.labels)
-    train = np.flatnonzero(ids % 5 != 0)
-    held = ids % 5 == 0
+    labels, held = np.array(marks.labels), marks.heldout()
+    train = np.flatnonzero(~held)
     sub = Marks(marks.z[train], [marks.labels[i] for i in train], marks.feature, marks.generator)
     return sub, np.flatnonzero(held & (labels == "yes")), np.flatnonzero(held & (labels == "no"))
 
@@ -185,7 +184,7 @@ def main() -> None:
             m = erase(gen_name, train_path, method, work / f"{gen_name}-{method}", args.smoke)
             erased[method] = m
             models[method] = load_generator(str(work / f"{gen_name}-{method}"))
-        d = Direction.from_dict(read_json(work / f"{gen_name}-deep" / "report" / "direction.json"))
+        d = direction_from_file(work / f"{gen_name}-deep" / "report" / "direction.json")
         floor_scores = clf.score(g, z_no)
         rec["floor"] = {"classifier_on_heldout_no": rates(floor_scores),
                         "audit": false_alarm_floor(g, clf, judge, z_no, budget)}

@@ -44,7 +44,7 @@ def main() -> None:
     # the same scores read at 0.5, where the classifier's false positives (5.5 % held out) set a floor
     b5, a5 = float((sb >= 0.5).float().mean()), float((sa >= 0.5).float().mean())
     marks = load_marks(args.marks)
-    z_none = marks.z[[i for i, lab in enumerate(marks.labels) if lab == "no"]]
+    z_none = marks.latents_marked("no")
     pres = preservation(g, g_new, z_none)
     prov = json.loads((args.erased / "provenance.json").read_text())
     result = {

@@ -53,12 +53,12 @@ def main() -> None:
     t_embed = time.time() - t0
 
     labels = np.array(marks.labels)
-    ids = np.array(marks.ids)
+    heldout = marks.heldout()
     y = (labels == "yes").astype(int)
     decided = labels != "unsure"
-    test = decided & (ids % 5 == 0)
-    pool_yes = np.flatnonzero(decided & (ids % 5 != 0) & (y == 1))
-    pool_no = np.flatnonzero(decided & (ids % 5 != 0) & (y == 0))
+    test = decided & heldout
+    pool_yes = np.flatnonzero(decided & ~heldout & (y == 1))
+    pool_no = np.flatnonzero(decided & ~heldout & (y == 0))
     rate = len(pool_yes) / (len(pool_yes) + len(pool_no))
     rows = []
     for n in SIZES:

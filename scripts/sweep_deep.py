@@ -49,16 +49,15 @@ def main() -> None:
 
     g, clf = load_generator(generator), load_classifier("digiface-eyeglasses-clf")
     m = load_marks(REPO / "assets" / "marks" / MARKS[generator])
-    ids, lab = np.array(m.ids), np.array(m.labels)
+    lab, held = np.array(m.labels), m.heldout()
     y = torch.tensor([1.0 if v == "yes" else 0.0 if v == "no" else float("nan") for v in lab])
-    train = torch.tensor(ids % 5 != 0)
+    train = torch.tensor(~held)
     d = estimate_direction(m.z[train], y[train])
     t0 = time.time()
     det = fit_detector(m.z[train], y[train]).detector if settings.method == "deep" else None
     res = finetune(g, d, settings, progress=False, detector=det)
     seconds = time.time() - t0
     gn = res.generator
-    held = ids % 5 == 0
     z_yes, z_no = m.z[torch.tensor(held & (lab == "yes"))], m.z[torch.tensor(held & (lab == "no"))]
 
     def rates(s):

@@ -56,11 +56,11 @@ def main() -> None:
 
     marks = load_marks(MARKS)
     gen = load_generator(marks.generator)
-    ids = np.array(marks.ids)
+    held = marks.heldout()
     labels = np.array(marks.labels)
     decided = labels != "unsure"
-    test = decided & (ids % 5 == 0)
-    train = decided & (ids % 5 != 0)
+    test = decided & held
+    train = decided & ~held
     y = torch.tensor((labels == "yes").astype(np.float32))
 
     g = torch.Generator().manual_seed(args.seed)

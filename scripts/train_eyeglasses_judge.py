@@ -56,9 +56,9 @@ def main() -> None:
 
     marks = load_marks(MARKS)
     gen = load_generator(marks.generator)
-    ids, labels = np.array(marks.ids), np.array(marks.labels)
+    labels, held = np.array(marks.labels), marks.heldout()
     decided = labels != "unsure"
-    train, test = decided & (ids % 5 != 0), decided & (ids % 5 == 0)
+    train, test = decided & ~held, decided & held
     y = (labels == "yes").astype(int)
     emb = make_embedder(EMBEDDER)
     e_train = embed_all(emb, gen.generate(marks.z[np.flatnonzero(train)])).numpy()

@@ -91,3 +91,16 @@ def test_vae_marks_are_the_dcgan_marks_encoded():
     gan, vae = load_generator("digiface-dcgan64"), load_generator("faces-vae64")
     expected = vae.encode(gan.generate(gan_marks.z[:32])).detach()
     assert torch.allclose(vae_marks.z[:32], expected, atol=1e-4)
+
+
+def test_marks_heldout_split_and_latents_by_label():
+    """The split every shipped evaluation uses, and the latents of one label, counted from the file by hand."""
+    rows = json.loads(MARKS.read_text())["marks"]
+    marks = load_marks(MARKS)
+    held = marks.heldout()
+    assert held.tolist() == [r["id"] % 5 == 0 for r in rows]
+    assert sum(1 for r in rows if r["id"] % 5 == 0 and r["label"] == "yes") == 57
+    no = marks.latents_marked("no")
+    assert len(no) == marks.counts()["no"] == 1251
+    first_no = next(r["id"] for r in rows if r["label"] == "no")
+    assert torch.equal(no[0], marks.z[first_no])

@@ -36,6 +36,8 @@ from eraser.validate import is_number
 FORMAT = "eraser.marks"
 FORMAT_VERSION = 1
 LABELS = ("yes", "no", "unsure")
+#: marks whose id is a multiple of this are held out of training in every shipped evaluation (``Marks.heldout``)
+HELDOUT_EVERY = 5
 #: score of each label: 1 feature, 0 none, NaN no label
 LABEL_SCORE = {"yes": 1.0, "no": 0.0, "unsure": float("nan")}
 
@@ -59,6 +61,17 @@ class Marks:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def latents_marked(self, label: str) -> Tensor:
+        """The latents ``[K, D]`` marked ``label`` (``yes``, ``no`` or ``unsure``), in file order."""
+        return self.z[[i for i, lab in enumerate(self.labels) if lab == label]]
+
+    def heldout(self) -> np.ndarray:
+        """``[M]`` bool: the marks every shipped evaluation holds out of training (``id % 5 == 0``).
+
+        The measuring classifier, the audit's judge and the deep-erasure evaluation all train on the rest.
+        """
+        return np.array(self.ids) % HELDOUT_EVERY == 0
 
     def counts(self) -> dict[str, int]:
         return {lab: self.labels.count(lab) for lab in LABELS}

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eraser.direction import stratified_holdout
 from eraser.errors import EraserError
 
 
@@ -75,12 +76,7 @@ def fit_detector(z: Tensor, y: Tensor, seed: int = 0, iters: int = 400, weight_d
         raise EraserError(f"the training detector needs latents with and without the feature ({n_pos} with, {n_neg} without)")
     auc = None
     if min(n_pos, n_neg) >= 4:
-        g = torch.Generator().manual_seed(seed)
-        test = torch.zeros(len(y), dtype=torch.bool)
-        for cls in (0, 1):
-            idx = torch.nonzero(y == cls).squeeze(1)
-            idx = idx[torch.randperm(len(idx), generator=g)]
-            test[idx[: max(1, len(idx) // 4)]] = True
+        test = stratified_holdout(y, 0.25, seed)
         held = _fit(z[~test], y[~test], seed, iters, weight_decay)
         with torch.no_grad():
             auc = float(roc_auc_score(y[test].numpy(), held(z[test]).numpy()))
@@ -93,13 +89,18 @@ def descend(detector: LatentDetector, z: Tensor, step: float = 0.25, max_steps: 
     below ``−margin_logit`` (or ``max_steps`` are spent); latents already there stay put. ``[N, D]``."""
     z = z.detach().float().clone()
     for _ in range(max_steps):
-        zz = z.clone().requires_grad_(True)
-        with torch.enable_grad():
-            logit = detector(zz)
-            (grad,) = torch.autograd.grad(logit.sum(), [zz])
-        active = logit.detach() > -margin_logit
+        logit, unit = unit_gradient(detector, z)
+        active = logit > -margin_logit
         if not active.any():
             break
-        unit = grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
         z = torch.where(active[:, None], z - step * unit, z)
     return z
+
+
+def unit_gradient(detector: LatentDetector, z: Tensor) -> tuple[Tensor, Tensor]:
+    """The detector's logits ``[N]`` at ``z`` and the unit gradient of each logit with respect to its latent ``[N, D]``."""
+    zz = z.detach().float().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logit = detector(zz)
+        (grad,) = torch.autograd.grad(logit.sum(), [zz])
+    return logit.detach(), grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)

@@ -22,7 +22,7 @@ from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path
 from eraser.unlearn.detector import LatentDetector
-from eraser.unlearn.methods import make_method, side_latents  # noqa: F401  (side_latents: public re-export)
+from eraser.unlearn.methods import make_method
 from eraser.unlearn.objective import shift_loss
 from eraser.unlearn.settings import EraseSettings
 

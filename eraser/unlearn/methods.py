@@ -36,7 +36,7 @@ from torch import Tensor
 
 from eraser.direction import Direction
 from eraser.generators.base import Generator
-from eraser.unlearn.detector import LatentDetector, descend
+from eraser.unlearn.detector import LatentDetector, descend, unit_gradient
 from eraser.unlearn.settings import EraseSettings
 
 
@@ -207,10 +207,7 @@ def ascend(detector: LatentDetector, z: Tensor, distance: Tensor, steps: int = 6
     """Move each latent ``distance[i]`` up the detector's normalised gradient, in ``steps`` equal steps."""
     z = z.detach().float().clone()
     for _ in range(steps):
-        zz = z.clone().requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(detector(zz).sum(), [zz])
-        z = z + (distance / steps)[:, None] * grad / grad.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        z = z + (distance / steps)[:, None] * unit_gradient(detector, z)[1]
     return z
 
 
