@@ -7,6 +7,8 @@ the run succeeds, so an interrupted erase resumes when run again with the same s
 
 from __future__ import annotations
 
+import math
+
 import shutil
 import time
 from collections.abc import Callable
@@ -158,8 +160,11 @@ class GuardMonitor:
     """Evaluates the cheap guards every ``every`` steps on fixed latents and keeps the best passing state.
 
     Cheap guards: preservation (MS-SSIM on ``z_clean``, latents labelled feature-free) and, with a
-    measuring classifier, the feature rate on ``z_eval``. The best state is the passing one with the
-    lowest feature rate (ties: the later step); without a classifier, the latest passing one.
+    measuring classifier, the feature rate on ``z_eval``. Which passing state is kept: the latest one
+    whose feature rate is not *measurably* worse than the kept one's (``not_worse``: within two standard
+    errors of the difference of two rates on ``len(z_eval)`` samples). Keeping the strictly lowest rate
+    rewarded noise: deep in an erase the rate is one or two samples in 512, and an earlier, less
+    trained state won on a single sample. Without a classifier: the latest passing state.
     """
 
     def __init__(self, g: Generator, z_clean: torch.Tensor, classifier: Labeller | None, z_eval: torch.Tensor,
@@ -181,11 +186,22 @@ class GuardMonitor:
             rate is None or not self.rate_before or rate <= self.limits.max_feature_rate_ratio * self.rate_before)
         ev = {"step": step, "ms_ssim": ssim, "feature_rate": rate, "passed": passed, "kept": False}
         self.evals.append(ev)
-        if passed and (self.best is None or rate is None or rate <= self.best[1]["feature_rate"]):
+        if passed and (self.best is None or not_worse(rate, self.best[1]["feature_rate"], len(self.z_eval))):
             if self.best is not None:
                 self.best[1]["kept"] = False
             ev["kept"] = True
             self.best = ({k: v.detach().clone() for k, v in g_new.module.state_dict().items()}, ev)
+
+
+def not_worse(rate: float | None, kept: float | None, n: int, z: float = 2.0) -> bool:
+    """Whether a later state's feature rate ``rate`` is not measurably above the kept state's ``kept``,
+    both measured on the same ``n`` latents: ``rate − kept ≤ z·sqrt(2·p(1 − p)/n)`` with p their mean
+    (at least 1/n, so a difference of a sample or two at a rate near zero is noise). None (no
+    classifier) is never worse."""
+    if rate is None or kept is None:
+        return True
+    p = min(max((rate + kept) / 2, 1.0 / max(n, 1)), 0.5)
+    return rate - kept <= z * math.sqrt(2 * p * (1 - p) / max(n, 1))
 
 
 def run_erase(req: EraseRequest, log: Callable[[str], None] = print) -> dict[str, Any]:
