@@ -425,9 +425,10 @@ def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None,
     erased = feats.features(g_new.generate(g.sample_latents(n, seed + 2)))
     kid_erased = kid_from_features(clean_a, erased, subsets=50, subset_size=subset)
     p_erased, r_erased = precision_recall(clean_a, erased)
-    from eraser.labelling.embedders import inception_source
+    from eraser.weights import inception_weights
 
-    kind, path = inception_source()
+    found = inception_weights()
+    kind, path = found.kind, found.path
     return {
         "reference": f"feature-free samples of the original, judged by {judge_name}",
         "features": f"FID Inception-v3 pool3, 299 px bilinear, weights from {kind} ({path})",

