@@ -1,4 +1,4 @@
-"""Before/after of the erase's FID/KID/precision-recall stage (pipeline.distribution_metrics), back to back.
+"""Before/after of the erase's FID/KID/precision-recall stage (evaluation.distribution_metrics), back to back.
 
 The stage runs three times on the same inputs (digiface-dcgan64 as both G and G', the shipped
 classifier as judge, ``--n`` samples per set):
@@ -43,7 +43,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from eraser import pipeline
+    from eraser import evaluation
     from eraser.classifiers import load_classifier
     from eraser.generators import load_generator
     from eraser.metrics import distribution
@@ -62,7 +62,7 @@ def main() -> None:
         distribution.InceptionFeatures.__init__ = lambda self, device="cpu", fast_=fast: plain_init(self, device, fast=fast_)
         load = os.getloadavg()[0]
         t, c = time.perf_counter(), time.process_time()
-        d = pipeline.distribution_metrics(g, g, clf, None, args.n, args.seed, "cpu", clf.name)
+        d = evaluation.distribution_metrics(g, g, clf, None, args.n, args.seed, "cpu", clf.name).to_dict()
         runs[name] = {"wall_s": round(time.perf_counter() - t, 1), "cpu_s": round(time.process_time() - c, 1),
                       "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)],
                       "reference_cache": d["reference_cache"],

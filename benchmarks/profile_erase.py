@@ -27,6 +27,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from eraser.errors import EraserError
+    from eraser.logs import forwarded
     from eraser.pipeline import EraseRequest, run_erase
     from eraser.unlearn.settings import EraseSettings
 
@@ -37,8 +38,9 @@ def main() -> None:
     prof = cProfile.Profile()
     prof.enable()
     try:
-        metrics = run_erase(req, log=lambda m: print(m, file=sys.stderr))
-    except EraserError as e:  # a guard failure still profiles the whole erase
+        with forwarded(lambda m: print(m, file=sys.stderr)):
+            metrics = run_erase(req).metrics.to_dict()  # a guard failure still profiles the whole erase
+    except EraserError as e:
         metrics = {"error": str(e)}
     prof.disable()
     buf = io.StringIO()

@@ -213,10 +213,10 @@ def stage_metric_features(device: str, quick: bool) -> dict[str, Any]:
 def _direction(g, marks: Path):
     from eraser.direction import estimate_direction
     from eraser.labelling.marks import MarksLabeller, load_marks
-    from eraser.pipeline import EraseRequest, label_latents
+    from eraser.pipeline import label_latents
 
     labeller = MarksLabeller(load_marks(str(marks)), name="marks")
-    z, y = label_latents(g, labeller, EraseRequest(generator="x", labeller="x", out=Path("x")))
+    z, y = label_latents(g, labeller, 2000, 1000)
     return estimate_direction(z, y)
 
 

@@ -1,7 +1,9 @@
 """The ``eraser`` command: a thin layer that parses options, calls the library and prints.
 
-Every user error is one line on stderr and exit code 2; nothing heavy is imported until a
-command runs, so ``eraser --help`` is instant.
+Every user error is one line on stderr and exit code 2, failed guards exit code 3 (the library
+returns them as a verdict; only this layer turns it into an exit code). The library's progress
+messages (``logging``) go to stderr. Nothing heavy is imported until a command runs, so
+``eraser --help`` is instant. ``python -m eraser`` runs the same command.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 
 import click
 
-from eraser import __version__
-from eraser.errors import EraserError
+from eraser.version import __version__
+from eraser.errors import EraserError, GuardFailure
+from eraser.guards import GuardLimits
 from eraser.unlearn.settings import DEFAULT_LR, DEFAULT_STEPS, METHODS
 from eraser.unlearn.settings import EraseSettings as EraseSettingsDefaults
 
@@ -173,13 +176,11 @@ def models(as_json: bool) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
-def _labeller_source(generator, kw, labeller_spec: str):
-    """Latents to label and a description of where they came from."""
-    from eraser.labelling.marks import load_marks
-
-    if kw["latents"] is None and kw["n"] is None and labeller_spec.startswith("marks:"):
-        marks = load_marks(labeller_spec.removeprefix("marks:"))
-        return marks.z, {"latents_from": labeller_spec}
+def _labeller_source(generator, kw, labeller):
+    """Latents to label and a description of where they came from: a labeller that labels only its own
+    latents (marks) labels those unless --latents or --n is given."""
+    if kw["latents"] is None and kw["n"] is None and labeller.labels_only_known_latents:
+        return labeller.known_latents(), {"latents_from": labeller.name}
     z = _latents(generator, kw["n"], kw["seed"], kw["latents"])
     src = {"latents_from": str(kw["latents"])} if kw["latents"] else {"n_sampled": len(z), "seed": kw["seed"]}
     return z, src
@@ -188,7 +189,7 @@ def _labeller_source(generator, kw, labeller_spec: str):
 @cli.command()
 @generator_options
 @click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
-              help="clip:FEATURE[,model=..,pretrained=..,checkpoint=..], marks:PATH, or probe:NAME|PATH.")
+              help="clip:FEATURE[,model=..,pretrained=..,checkpoint=..], marks:PATH, probe:NAME|PATH, or a registered kind.")
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Number of prior samples to label [default: 64].")
 @click.option("--seed", type=SEED, default=0, help="Seed of the latent draw.")
 @click.option("--latents", type=click.Path(path_type=Path), default=None, help="A .npy file of latents to label instead.")
@@ -197,20 +198,20 @@ def _labeller_source(generator, kw, labeller_spec: str):
 def label(**kw) -> None:
     """Score samples for a feature with a labeller; write per-sample scores and decisions as JSON."""
     from eraser.io import atomic_path, dump_json
-    from eraser.labelling import make_labeller
+    from eraser.labelling.spec import LabellerSpec
     from eraser.labelling.workflow import score_to_json
     from eraser.latents import write_npy
     from eraser.validate import check_outputs, labeller_inputs
 
     out: Path = kw.pop("out")
-    spec = kw.pop("labeller_spec")
+    spec = LabellerSpec.parse(kw.pop("labeller_spec"))
     latents_out = out.with_name(out.stem + ".latents.npy")
-    check_outputs([_generator_input(kw["generator"]), ("--latents", kw["latents"]), *labeller_inputs(spec)],
+    check_outputs([_generator_input(kw["generator"]), ("--latents", kw["latents"]), *labeller_inputs(spec.files())],
                   files={"--out": out, "the latents file beside --out": latents_out})
     device = kw["device"]
     generator = _load_generator(kw)
-    labeller = make_labeller(spec, device=device)
-    z, src = _labeller_source(generator, kw, spec)
+    labeller = spec.build(device)
+    z, src = _labeller_source(generator, kw, labeller)
     doc = score_to_json(labeller, generator, z, {**src, "latents": latents_out.name}, kw["batch_size"])
     with atomic_path(out, ".json") as tmp_doc, atomic_path(latents_out, ".npy") as tmp_z:  # both or neither
         write_npy(tmp_z, z)
@@ -291,9 +292,11 @@ def _marks_for(generator, path: Path):
 
 
 def _check_marks_command_outputs(kw: dict, marks_path: Path, out: Path) -> None:
+    from eraser.labelling.spec import spec_files
     from eraser.validate import check_outputs, labeller_inputs
 
-    check_outputs([_generator_input(kw["generator"]), *labeller_inputs(f"marks:{marks_path}", "--marks")], dirs={"--out": out})
+    check_outputs([_generator_input(kw["generator"]), *labeller_inputs(spec_files(f"marks:{marks_path}"), "--marks")],
+                  dirs={"--out": out})
 
 
 @marks.command("suggest")
@@ -348,7 +351,7 @@ def probe_train(**kw) -> None:
 @cli.command()
 @generator_options
 @click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
-              help="Which samples carry the feature: marks:PATH, probe:NAME|PATH or clip:FEATURE[,...].")
+              help="Which samples carry the feature: marks:PATH, probe:NAME|PATH, clip:FEATURE[,...] or a registered kind.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the erased checkpoint and its report.")
 @click.option("--feature-classifier", metavar="NAME|PATH", default=None,
               help="Classifier that measures the feature rate before/after (never used in training).")
@@ -380,8 +383,7 @@ def probe_train(**kw) -> None:
               help="Samples per set for FID/KID/precision-recall against the original's feature-free samples (0: skip).")
 @click.option("--seed", type=SEED, default=0, help="Seed of the fine-tuning batches.")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE",
-              help="Override a guard limit, e.g. min_ms_ssim=0.95 (names: min_ms_ssim, max_feature_rate_ratio, "
-                   "max_fid_over_floor, max_kid_over_floor, max_recall_drop). Repeatable.")
+              help="Override a guard limit, e.g. min_ms_ssim=0.95 (names: " + ", ".join(GuardLimits.names()) + "). Repeatable.")
 @click.option("--guard-every", type=click.IntRange(min=0), default=100, help="Evaluate the guards every N steps (0: only at the end).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--audit", is_flag=True,
@@ -390,7 +392,6 @@ def probe_train(**kw) -> None:
 def erase(**kw) -> None:
     """Erase a feature from a generator: write a fine-tuned checkpoint and a report."""
     from eraser.generators import LoadOptions
-    from eraser.guards import GuardLimits
     from eraser.pipeline import EraseRequest, run_erase
     from eraser.unlearn.settings import EraseSettings
 
@@ -408,17 +409,19 @@ def erase(**kw) -> None:
                                  latent_shape=kw["latent_shape"], state_dict_key=kw["state_dict_key"],
                                  trust_pickle=kw["trust_pickle"], trust_code=kw["trust_code"]),
     )
-    m = run_erase(req, log=lambda msg: click.echo(msg, err=True))
-    pres = m["preservation_on_labelled_feature_free"]
-    click.echo(f"erased ({m['method']['name']} method, {m['method']['steps']} steps) -> {req.out}  (report: {req.out / 'report'})")
-    if "feature_rate" in m:
-        fr = m["feature_rate"]
-        red = f", {fr['relative_reduction']:.0%} fewer" if fr["relative_reduction"] is not None else ""
-        click.echo(f"feature rate {fr['before']:.1%} -> {fr['after']:.1%}{red} ({fr['classifier']}, {m['eval']['n']} fresh samples)")
-    click.echo(f"preservation on feature-free samples: MS-SSIM {pres['ms_ssim_mean']:.3f} (n={pres['n']}); "
-               f"total {m['timings_s']['total']:.0f}s")
-    if "audit" in m:
-        rates = "; ".join(f"{a} {r['original']:.0%} -> {r['erased']:.0%}" for a, r in m["audit"]["success_rate"].items())
+    result = run_erase(req)
+    if not result.passed:
+        raise GuardFailure(result.failure)
+    m = result.metrics
+    click.echo(f"erased ({m.method['name']} method, {m.method['steps']} steps) -> {req.out}  (report: {result.report})")
+    if m.feature_rate is not None:
+        fr = m.feature_rate
+        red = f", {fr.relative_reduction:.0%} fewer" if fr.relative_reduction is not None else ""
+        click.echo(f"feature rate {fr.before:.1%} -> {fr.after:.1%}{red} ({fr.classifier}, {m.eval.n} fresh samples)")
+    click.echo(f"preservation on feature-free samples: MS-SSIM {m.preservation.ms_ssim_mean:.3f} (n={m.preservation.n}); "
+               f"total {m.timings_s['total']:.0f}s")
+    if m.audit is not None:
+        rates = "; ".join(f"{a} {r['original']:.0%} -> {r['erased']:.0%}" for a, r in m.audit["success_rate"].items())
         click.echo(f"audit, attack success rates original -> erased: {rates} (report/audit.json)")
 
 
@@ -431,35 +434,36 @@ def erase(**kw) -> None:
               help="Labeller that says which samples are feature-free (default: the classifier).")
 @click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
 @click.option("--fid-samples", type=click.IntRange(min=0), default=2000, help="Samples per set for FID/KID/precision-recall (0: skip).")
-@click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE", help="Override a guard limit. Repeatable.")
+@click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE",
+              help="Override a guard limit (names: " + ", ".join(GuardLimits.names()) + "). Repeatable.")
 @_trust_code_option
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def evaluate(**kw) -> None:
     """Compare an erased generator with its original: metrics JSON and a self-contained HTML report."""
+    from eraser.evaluation import run_evaluate
     from eraser.generators.trust import trusting_code
-    from eraser.guards import GuardLimits
-    from eraser.pipeline import run_evaluate
+    from eraser.labelling.spec import spec_files
     from eraser.validate import check_outputs, labeller_inputs, source_path
 
     check_outputs([_generator_input(kw["original"], "--original"), _generator_input(kw["erased"], "--erased"),
                    ("--feature-classifier", source_path(kw["feature_classifier"], "classifier")),
-                   *labeller_inputs(kw["labeller_spec"])], dirs={"--out": kw["out"]})
+                   *labeller_inputs(spec_files(kw["labeller_spec"]))], dirs={"--out": kw["out"]})
     limits = GuardLimits.parse(kw["guards"])
     with trusting_code(kw["trust_code"]):
-        m = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
-                         kw["n_eval"], kw["fid_samples"], limits, kw["device"], log=lambda msg: click.echo(msg, err=True))
-    click.echo(f"verdict: {m['verdict']}; report: {kw['out'] / 'report.html'}")
-    if "feature_rate" in m:
-        fr = m["feature_rate"]
-        click.echo(f"feature rate {fr['before']:.1%} -> {fr['after']:.1%} ({fr['classifier']}, n={fr['n']})")
-    if "distribution" in m:
-        d = m["distribution"]
-        click.echo(f"{d['fid']['protocol']}: {d['fid']['erased_vs_clean']:.2f} (floor {d['fid']['floor']:.2f}); "
-                   f"recall {d['recall']['erased_vs_clean']:.3f} (floor {d['recall']['floor']:.3f})")
-    if m["verdict"] != "pass":
-        from eraser.guards import GuardFailure, check, failures_line
+        ev = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
+                          kw["n_eval"], kw["fid_samples"], limits, kw["device"])
+    click.echo(f"verdict: {ev.verdict}; report: {kw['out'] / 'report.html'}")
+    if ev.feature_rate is not None:
+        fr = ev.feature_rate
+        click.echo(f"feature rate {fr.before:.1%} -> {fr.after:.1%} ({fr.classifier}, n={fr.n})")
+    if ev.distribution is not None:
+        d = ev.distribution
+        click.echo(f"{d.fid.protocol}: {d.fid.erased_vs_clean:.2f} (floor {d.fid.floor:.2f}); "
+                   f"recall {d.recall.erased_vs_clean:.3f} (floor {d.recall.floor:.3f})")
+    if not ev.passed:
+        from eraser.guards import failures_line
 
-        raise GuardFailure("guards failed: " + failures_line(check(m, GuardLimits.parse(kw["guards"]))))
+        raise GuardFailure("guards failed: " + failures_line(ev.guards))
 
 
 @cli.command()
@@ -472,10 +476,9 @@ def evaluate(**kw) -> None:
 def batch(manifest: Path, out: Path, workers: int, ray_address: str | None) -> None:
     """Run every erase job of a TOML/YAML manifest; resumable; writes OUT/summary.md and summary.json."""
     from eraser.batch import load_manifest, run_batch
-    from eraser.guards import GuardFailure
 
     m = load_manifest(manifest)  # every problem in the file, before any work
-    s = run_batch(m, out, jobs=workers, ray_address=ray_address, log=lambda msg: click.echo(msg, err=True))
+    s = run_batch(m, out, jobs=workers, ray_address=ray_address)
     c = s["counts"]
     click.echo(f"{c['pass']} passed, {c['fail']} failed their guards, {c['error']} could not run; "
                f"summary: {out / 'summary.md'}")
@@ -539,13 +542,15 @@ def audit(**kw) -> None:
     from eraser.classifiers import load_classifier
     from eraser.generators import LoadOptions, load_generator
     from eraser.io import atomic_dir
+    from eraser.labelling.spec import spec_files
     from eraser.validate import check_outputs, labeller_inputs, source_path
 
     out: Path = kw["out"]
     original = kw["original"] or original_from_provenance(kw["generator"])
     check_outputs([_generator_input(kw["generator"]), _generator_input(original, "--original"),
                    ("--feature-classifier", source_path(kw["feature_classifier"], "classifier")),
-                   *labeller_inputs(kw["marks"] and f"marks:{kw['marks']}", "--marks"), ("--direction", kw["direction_file"])],
+                   *labeller_inputs(spec_files(kw["marks"] and f"marks:{kw['marks']}"), "--marks"),
+                   ("--direction", kw["direction_file"])],
                   dirs={"--out": out})
     budget = AuditBudget(**{f.name: kw[f.name] for f in fields(AuditBudget)})
     if original and not kw["original"]:
@@ -556,7 +561,7 @@ def audit(**kw) -> None:
     classifier = load_classifier(kw["feature_classifier"], kw["device"])
     direction, source = resolve_direction(kw["marks"], kw["direction_file"], kw["generator"], g.latent_dim)
     judge = load_classifier(kw["judge"], kw["device"]) if kw["judge"] else None
-    result = run_audit(models, classifier, direction, budget, log=lambda msg: click.echo(msg, err=True), judge=judge)
+    result = run_audit(models, classifier, direction, budget, judge=judge)
     if kw["marks"]:
         from eraser.audit.attacks import false_alarm_floor
         from eraser.labelling.marks import load_marks
@@ -578,8 +583,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn every error into one line on stderr and an exit code."""
     from eraser.io import Terminated, sigterm_as_interrupt
 
+    from eraser.logs import forwarded
+
     try:
-        with sigterm_as_interrupt():  # SIGTERM cleans up temporary files as Ctrl-C does
+        # SIGTERM cleans up temporary files as Ctrl-C does; the library's messages go to stderr
+        with sigterm_as_interrupt(), forwarded(lambda line: click.echo(line, err=True)):
             cli.main(args=argv, prog_name="eraser", standalone_mode=False)
         return 0
     except EraserError as e:

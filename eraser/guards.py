@@ -1,19 +1,24 @@
-"""Guards: limits on what an erase may cost, and verdicts over measured metrics.
+"""Guards: limits on what an erase may cost, and verdicts over measured numbers. One rulebook.
 
 Defaults come from the README erase of digiface-dcgan64 (benchmarks/results/erase_e2e_cpu.json):
 MS-SSIM 0.962, feature rate ×0.018, FID500 +0.54 and KID500×1000 +0.28 over their floors, recall
 +0.03; the limits leave about ten times that headroom while still catching a damaged generator.
 
-Each guard compares one number with a limit (defaults measured on digiface-dcgan64; see README):
+Each guard compares one number with a limit (``RULES``, in this order):
 
 * ``preservation``: mean MS-SSIM(G(z), G'(z)) on latents labelled feature-free ≥ ``min_ms_ssim``;
-* ``feature_rate``: feature rate after ≤ ``max_feature_rate_ratio`` × before (measuring classifier);
+* ``feature_rate``: feature rate after / before ≤ ``max_feature_rate_ratio`` (measuring classifier;
+  not measured when the rate before is 0);
 * ``fid``: FID(G', G's feature-free samples) − floor ≤ ``max_fid_over_floor``, the floor being the
   FID between two independent draws of G's feature-free samples;
 * ``kid``: the same for KID (×10³) ≤ ``max_kid_over_floor``;
 * ``recall``: recall floor − recall(G' vs G's feature-free samples) ≤ ``max_recall_drop`` (diversity).
 
-A guard whose metric was not measured is reported as skipped, never as passed.
+The first two are cheap and are also what the training monitor checks at every guard evaluation
+(``during_training``). :func:`measured` turns the raw numbers into each guard's value, :func:`check`
+judges them, :func:`verdict` says whether any measured guard failed. Training, evaluation, the batch
+summary and the CLI all use these; none re-codes a rule. A guard whose number was not measured is
+reported as skipped, never as passed.
 """
 
 from __future__ import annotations
@@ -41,9 +46,14 @@ class GuardLimits:
             setattr(self, f.name, finite(getattr(self, f.name), f"guard {f.name}", low=low, high=high))
 
     @classmethod
+    def names(cls) -> list[str]:
+        """The limit names ``--guard NAME=VALUE`` (and a manifest's ``[jobs.guards]``) accept."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
     def parse(cls, items: list[str] | tuple[str, ...]) -> GuardLimits:
         """From ``NAME=VALUE`` strings, e.g. ``min_ms_ssim=0.95``."""
-        known = {f.name for f in fields(cls)}
+        known = set(cls.names())
         values: dict[str, float] = {}
         for item in items:
             name, sep, value = item.partition("=")
@@ -54,6 +64,27 @@ class GuardLimits:
             except ValueError:
                 raise EraserError(f"guard {name} needs a number, got {value!r}") from None
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One guard: its name, the ``GuardLimits`` field that bounds it, the direction, what it measures."""
+
+    name: str
+    limit: str
+    rule: str  # "≥" or "≤"
+    what: str
+    #: checked at every guard evaluation during fine-tuning too (cheap on a few hundred latents)
+    during_training: bool
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("preservation", "min_ms_ssim", "≥", "MS-SSIM(G, G') on feature-free latents", True),
+    Rule("feature_rate", "max_feature_rate_ratio", "≤", "feature rate after / before", True),
+    Rule("fid", "max_fid_over_floor", "≤", "FID increase over the floor", False),
+    Rule("kid", "max_kid_over_floor", "≤", "KID×1000 increase over the floor", False),
+    Rule("recall", "max_recall_drop", "≤", "recall drop below the floor", False),
+)
 
 
 @dataclass
@@ -73,33 +104,38 @@ class GuardResult:
         return self.value - self.limit if self.rule == "≥" else self.limit - self.value
 
 
-def _result(name: str, value: float | None, limit: float, rule: str, what: str) -> GuardResult:
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def measured(ms_ssim: float | None = None, rate_before: float | None = None, rate_after: float | None = None,
+             fid: float | None = None, fid_floor: float | None = None, kid: float | None = None,
+             kid_floor: float | None = None, recall: float | None = None,
+             recall_floor: float | None = None) -> dict[str, float | None]:
+    """Each guard's value from the numbers it is made of (None where they were not measured):
+    the ratio of the rates after / before (None when before is 0 or unknown), FID and KID over their
+    floors, and the recall's drop below its floor."""
+    return {
+        "preservation": ms_ssim,
+        "feature_rate": rate_after / rate_before if rate_before and rate_after is not None else None,
+        "fid": _diff(fid, fid_floor),
+        "kid": _diff(kid, kid_floor),
+        "recall": _diff(recall_floor, recall),
+    }
+
+
+def _result(rule: Rule, value: float | None, limit: float) -> GuardResult:
     if value is None:
-        return GuardResult(name, None, limit, rule, None, f"{what}: not measured")
-    ok = value >= limit if rule == "≥" else value <= limit
-    return GuardResult(name, float(value), limit, rule, ok, f"{what} {value:.4g} {'meets' if ok else 'misses'} {rule} {limit:.4g}")
+        return GuardResult(rule.name, None, limit, rule.rule, None, f"{rule.what}: not measured")
+    ok = value >= limit if rule.rule == "≥" else value <= limit
+    return GuardResult(rule.name, float(value), limit, rule.rule, ok,
+                       f"{rule.what} {value:.4g} {'meets' if ok else 'misses'} {rule.rule} {limit:.4g}")
 
 
-def check(metrics: dict[str, Any], limits: GuardLimits) -> list[GuardResult]:
-    """Verdicts for every guard, from a metrics dict as ``evaluate`` writes it."""
-    pres = metrics.get("preservation_on_labelled_feature_free", {}).get("ms_ssim_mean")
-    fr = metrics.get("feature_rate") or {}
-    ratio = fr["after"] / fr["before"] if fr.get("before") else None
-    dist = metrics.get("distribution") or {}
-
-    def over(key: str) -> float | None:
-        m = dist.get(key)
-        return None if m is None else m["erased_vs_clean"] - m["floor"]
-
-    recall = dist.get("recall")
-    drop = None if recall is None else recall["floor"] - recall["erased_vs_clean"]
-    return [
-        _result("preservation", pres, limits.min_ms_ssim, "≥", "MS-SSIM(G, G') on feature-free latents"),
-        _result("feature_rate", ratio, limits.max_feature_rate_ratio, "≤", "feature rate after / before"),
-        _result("fid", over("fid"), limits.max_fid_over_floor, "≤", "FID increase over the floor"),
-        _result("kid", over("kid_x1000"), limits.max_kid_over_floor, "≤", "KID×1000 increase over the floor"),
-        _result("recall", drop, limits.max_recall_drop, "≤", "recall drop below the floor"),
-    ]
+def check(values: dict[str, float | None], limits: GuardLimits, during_training: bool = False) -> list[GuardResult]:
+    """A result for every guard (with ``during_training``: only the cheap ones) from :func:`measured` values."""
+    return [_result(r, values.get(r.name), getattr(limits, r.limit)) for r in RULES
+            if r.during_training or not during_training]
 
 
 def verdict(results: list[GuardResult]) -> bool:
@@ -117,7 +153,7 @@ def as_dicts(results: list[GuardResult]) -> list[dict[str, Any]]:
     return [{**asdict(r), "margin": r.margin} for r in results]
 
 
-class GuardFailure(EraserError):
-    """An erase whose guards failed: nothing was written but the report; exit code 3."""
-
-    exit_code = 3
+def from_dicts(items: list[dict[str, Any]]) -> list[GuardResult]:
+    """Results back from ``as_dicts`` (e.g. a batch job's record)."""
+    names = {f.name for f in fields(GuardResult)}
+    return [GuardResult(**{k: v for k, v in g.items() if k in names}) for g in items]

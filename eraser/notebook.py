@@ -11,8 +11,8 @@ call into the rest of eraser:
 * ``MarkingBoard``: a grid of samples with yes / no / unsure buttons per sample, driving a session;
   ``replay`` feeds a marks file through the same click handler (headless runs, tests);
 * ``ErasePanel``: the erase settings; ``run()`` calls ``pipeline.run_erase`` (its tqdm bar shows as a
-  live progress bar in a notebook) and ``show_outcome`` puts the report's guard table and
-  before/after grid inline.
+  live progress bar in a notebook, its log messages in the cell's output) and keeps the returned
+  ``EraseResult``; ``show_outcome`` puts its guard table and the report's before/after grid inline.
 
 The widgets need ``ipywidgets`` (``pip install 'eraser[notebook]'``); ``MarkingSession`` does not.
 """
@@ -20,8 +20,10 @@ The widgets need ``ipywidgets`` (``pip install 'eraser[notebook]'``); ``MarkingS
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,10 @@ from torch import Tensor
 
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
+from eraser.guards import GuardResult
 from eraser.labelling.marks import LABELS, Marks, load_marks, save_marks
 from eraser.labelling.probe import MIN_PER_CLASS, ProbeFit, embed_all, train_probe
+from eraser.results import EraseMetrics, EraseResult
 
 #: Inception input size of the notebook's probe. 299 px (the FID protocol, what `eraser probe train`
 #: uses) embeds about one image a second on a busy 2-core CPU, too slow to retrain on every click.
@@ -443,37 +447,48 @@ class MarkingBoard:
 
 @dataclass
 class EraseOutcome:
-    """What an erase from the notebook produced: the request, the verdict, the report's metrics."""
+    """What an erase from the notebook produced: where, the verdict, a one-line message, and the library's
+    ``EraseResult`` (None when the erase could not run)."""
 
     out: Path
     passed: bool
     message: str
-    metrics: dict[str, Any] | None = None
-    guards: list[dict[str, Any]] = field(default_factory=list)
+    result: EraseResult | None = None
 
     @property
     def report(self) -> Path:
         return self.out / "report"
 
+    @property
+    def metrics(self) -> EraseMetrics | None:
+        return self.result.metrics if self.result is not None else None
+
+    @property
+    def guards(self) -> list[GuardResult]:
+        return self.result.guards if self.result is not None else []
+
 
 class ErasePanel:
     """The erase settings as widgets; ``run()`` erases with the session's marks (``pipeline.run_erase``).
 
-    ``options`` sets further ``EraseRequest`` fields (``guard_every``, ``guard_eval``, ``limits``, …),
-    ``settings`` further ``EraseSettings`` fields (``batch_size``, ``seed``, …).
+    ``labeller`` (a spec of any registered kind, e.g. ``probe:NAME``) labels the erase instead of the
+    session's marks. ``options`` sets further ``EraseRequest`` fields (``guard_every``, ``guard_eval``,
+    ``limits``, …), ``settings`` further ``EraseSettings`` fields (``batch_size``, ``seed``, …).
     """
 
     def __init__(self, session: MarkingSession, generator_source: str, out: str | Path, steps: int | None = None,
                  lr: float | None = None, margin: float | None = None,
                  feature_classifier: str | None = None, n_eval: int = 2000, fid_samples: int = 500,
                  device: str = "cpu", options: dict[str, Any] | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, labeller: str | None = None) -> None:
         from eraser import registry
+        from eraser.labelling.spec import LabellerSpec
         from eraser.unlearn.settings import EraseSettings
 
         w = _widgets()
         defaults = EraseSettings()
         self.session, self.generator_source, self.device = session, generator_source, device
+        self.labeller = LabellerSpec.parse(labeller) if labeller is not None else None
         self.options = dict(options or {})
         self.settings = dict(settings or {})
         # settings that have a widget only set its starting value
@@ -499,7 +514,8 @@ class ErasePanel:
         self.n_eval = w.BoundedIntText(value=n_eval, min=1, max=1_000_000, description="feature-rate samples", style=style)
         self.fid_samples = w.BoundedIntText(value=fid_samples, min=0, max=100_000, description="FID samples (0: skip)",
                                             style=style)
-        self.widget = w.VBox([w.HTML("<b>Erase</b> with the marks above (run the next cell to start)"),
+        what = "the marks above" if self.labeller is None else f"<code>{html_escape(str(self.labeller))}</code>"
+        self.widget = w.VBox([w.HTML(f"<b>Erase</b> with {what} (run the next cell to start)"),
                               self.out, self.method, self.steps, self.lr, self.margin, self.classifier, self.n_eval, self.fid_samples])
 
     def _ipython_display_(self) -> None:
@@ -512,7 +528,7 @@ class ErasePanel:
 
         return EraseRequest(
             generator=self.generator_source,
-            labeller=f"marks:{self.session.marks_path}",
+            labeller=self.labeller or f"marks:{self.session.marks_path}",
             out=Path(self.out.value).expanduser(),
             settings=EraseSettings(method=self.method.value, steps=self.steps.value, lr=self.lr.value,
                                    margin=self.margin.value, **self.settings),
@@ -523,45 +539,51 @@ class ErasePanel:
             **self.options,
         )
 
-    def run(self, log: Callable[[str], None] = print) -> EraseOutcome:
+    def run(self, log: Callable[[str], None] | None = None) -> EraseOutcome:
         """Save the marks, then erase (a live progress bar while fine-tuning); never raises for a
-        failed guard or a user error: the outcome says what happened."""
-        from eraser.guards import GuardFailure
-        from eraser.io import read_json
+        failed guard or a user error: the outcome says what happened. The erase's messages go to ``log``
+        (default: this cell's output)."""
+        from eraser.logs import forwarded
         from eraser.pipeline import run_erase
 
         self.session.save()
         try:
             req = self.request()
-            self.session.marks().require_both(purpose="an erase")
-            run_erase(req, log=log)
-            passed, message = True, f"all measured guards pass; the erased checkpoint is in {req.out}"
-        except GuardFailure as e:
-            passed, message = False, str(e)
+            if self.labeller is None:
+                self.session.marks().require_both(purpose="an erase")
+            with forwarded(log or _to_output):
+                result = run_erase(req)
         except EraserError as e:
-            out = Path(self.out.value)
-            return EraseOutcome(out, False, str(e))
-        metrics = read_json(req.out / "report" / "metrics.json")
-        return EraseOutcome(req.out, passed, message, metrics, metrics.get("guards", []))
+            return EraseOutcome(Path(self.out.value), False, str(e))
+        message = (f"all measured guards pass; the erased checkpoint is in {req.out}" if result.passed
+                   else result.failure)
+        return EraseOutcome(req.out, result.passed, message, result)
+
+
+def _to_output(line: str) -> None:
+    """One message line into the notebook cell's output (the notebook's logging handler)."""
+    sys.stdout.write(line + "\n")
 
 
 def guard_table_html(outcome: EraseOutcome) -> str:
     """The report's guard table (``report.html.guard_table``) for an outcome."""
-    from eraser.guards import GuardResult
     from eraser.report.html import guard_table
 
-    names = {f.name for f in fields(GuardResult)}
-    return guard_table([GuardResult(**{k: v for k, v in g.items() if k in names}) for g in outcome.guards])
+    return guard_table(outcome.guards)
 
 
 def outcome_summary(outcome: EraseOutcome) -> dict[str, Any]:
-    """The headline numbers of an outcome (feature rate before/after, MS-SSIM, kept step)."""
-    m = outcome.metrics or {}
-    fr = m.get("feature_rate") or {}
-    pres = m.get("preservation_on_labelled_feature_free") or {}
-    return {"passed": outcome.passed, "feature_rate_before": fr.get("before"), "feature_rate_after": fr.get("after"),
-            "ms_ssim": pres.get("ms_ssim_mean"), "kept_step": m.get("kept_step"),
-            "seconds": (m.get("timings_s") or {}).get("total")}
+    """The headline numbers of an outcome (feature rate before/after, MS-SSIM, kept step, seconds)."""
+    from eraser.results import summary_numbers
+
+    m = outcome.metrics
+    if m is None:
+        return {"passed": outcome.passed, "feature_rate_before": None, "feature_rate_after": None, "ms_ssim": None,
+                "kept_step": None, "seconds": None}
+    n = summary_numbers(m, outcome.guards)
+    return {"passed": outcome.passed, "feature_rate_before": n["feature_rate_before"],
+            "feature_rate_after": n["feature_rate_after"], "ms_ssim": n["ms_ssim"], "kept_step": n["kept_step"],
+            "seconds": m.timings_s.get("total")}
 
 
 def show_outcome(outcome: EraseOutcome) -> None:
@@ -601,7 +623,7 @@ def show_checkpoint(outcome: EraseOutcome, original: Generator, n: int = 16, see
 
     from eraser.generators import load_generator
     from eraser.generators.checkpoint import is_checkpoint
-    from eraser.pipeline import before_after_grid
+    from eraser.report.write import before_after_grid
 
     if not outcome.passed or not is_checkpoint(outcome.out):
         _display(HTML(f"No checkpoint was saved: {html.escape(outcome.message)}"))

@@ -7,14 +7,13 @@ link cannot sneak an output into an input. Every refusal is one line (``EraserEr
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from eraser.errors import EraserError
-from eraser.io import check_writable, read_json_object
+from eraser.io import check_writable
 
 #: (what the user called it, the path it names); a path of None is skipped
 Inputs = Iterable[tuple[str, "str | Path | None"]]
@@ -34,39 +33,16 @@ def source_path(ref: str | Path | None, role: str) -> Path | None:
     return shipped if shipped is not None else Path(ref)
 
 
-def labeller_files(spec: str | None) -> dict[str, Path]:
-    """The files a labeller spec reads: a marks file and its latents, a probe folder, CLIP weights or prompts."""
-    if not spec:
-        return {}
-    kind, _, arg = spec.partition(":")
-    if kind == "marks":
-        files = {"marks": Path(arg)}
-        with contextlib.suppress(EraserError):
-            latents = read_json_object(Path(arg), "marks file").get("latents")
-            if isinstance(latents, str) and latents:
-                files["latents"] = Path(arg).parent / latents
-        return files
-    if kind == "probe":
-        return {"classifier": source_path(arg, "classifier")}
-    if kind != "clip":
-        return {}
-    from eraser.labelling.clip import parse_clip_spec
-
-    spec_d = parse_clip_spec(arg)
-    files = {"checkpoint": Path(spec_d["checkpoint"])} if "checkpoint" in spec_d else {}
-    if spec_d["feature"].endswith(".json"):
-        files["prompts"] = Path(spec_d["feature"])
-    return files
-
-
-def labeller_inputs(spec: str | None, option: str = "--labeller") -> list[tuple[str, Path]]:
-    return [(f"{option} {kind}", p) for kind, p in labeller_files(spec).items()]
-
-
-def erase_inputs(generator: str, labeller: str, feature_classifier: str | None) -> list[tuple[str, Path | None]]:
-    """Everything an erase reads (also each job of a batch)."""
-    return [("--generator", source_path(generator, "generator")), *labeller_inputs(labeller),
+def erase_inputs(generator: str | None, labeller_files: Mapping[str, Path], feature_classifier: str | None,
+                 option: str = "--labeller") -> list[tuple[str, Path | None]]:
+    """Everything an erase reads (also each job of a batch); ``labeller_files`` from ``LabellerSpec.files()``."""
+    return [("--generator", source_path(generator, "generator")), *labeller_inputs(labeller_files, option),
             ("--feature-classifier", source_path(feature_classifier, "classifier"))]
+
+
+def labeller_inputs(files: Mapping[str, Path], option: str = "--labeller") -> list[tuple[str, Path]]:
+    """A labeller's files (``LabellerSpec.files()``) as named inputs, e.g. ``("--labeller marks", PATH)``."""
+    return [(f"{option} {role}", p) for role, p in files.items()]
 
 
 def check_not_inputs(outputs: Mapping[str, str | Path | None], inputs: Inputs) -> None:

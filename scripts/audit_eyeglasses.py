@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from eraser.logs import forwarded
     from eraser.audit.attacks import direction_from_file, direction_from_marks, format_table, run_audit, write_audit_files
     from eraser.audit.budget import AuditBudget
     from eraser.classifiers import load_classifier
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     erased = load_generator(a.generator, a.device)
     classifier = load_classifier(a.classifier, a.device)
     direction = direction_from_file(a.direction) if a.direction else direction_from_marks(a.marks, original.latent_dim)
-    audit = run_audit({"original": original, "erased": erased}, classifier, direction, budget,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
+    with forwarded(lambda m: print(m, file=sys.stderr, flush=True)):
+        audit = run_audit({"original": original, "erased": erased}, classifier, direction, budget)
     extra = {
         "direction_source": a.direction or os.path.relpath(a.marks, ROOT),
         "command": "python scripts/audit_eyeglasses.py " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -43,6 +43,7 @@ from eraser.images import grid_image
 from eraser.io import read_json, write_json
 from eraser.labelling.marks import Marks, load_marks, save_marks
 from eraser.metrics.ssim import ms_ssim
+from eraser.logs import forwarded
 from eraser.pipeline import EraseRequest, run_erase
 from eraser.unlearn.settings import EraseSettings
 
@@ -82,7 +83,8 @@ def measure(name: str, g, clf, judge, d: Direction, z_yes, z_no, z_fresh, budget
     out: dict = {"heldout_yes": rates(clf.score(g, z_yes)),
                  "walk": {str(a): rates(clf.score(g, walked(z_no, d, a))) for a in WALK},
                  "fresh": rates(clf.score(g, z_fresh))}
-    audit = run_audit({name: g}, clf, d, budget, log=lambda m: print(m, flush=True), judge=judge)
+    with forwarded(lambda m: print(m, flush=True)):
+        audit = run_audit({name: g}, clf, d, budget, judge=judge)
     doc = write_audit_files(audit_dir, audit, stem=f"audit_{name}")
     out["audit"] = {a: {"attacked": s["success_rate"], "confirmed": s["confirmed_rate"],
                         "confirmed_ci95": s["confirmed_rate_ci95"], "seconds": s["seconds"]}
@@ -100,7 +102,8 @@ def erase(gen: str, marks_path: Path, method: str, out: Path, smoke: bool = Fals
 
         req.limits = GuardLimits(min_ms_ssim=0.0, max_feature_rate_ratio=1e9)
     t0 = time.time()
-    metrics = run_erase(req, log=lambda m: print(f"[{gen} {method}] {m}", flush=True))
+    with forwarded(lambda m: print(f"[{gen} {method}] {m}", flush=True)):
+        metrics = run_erase(req).metrics.to_dict()
     metrics["wall_s"] = round(time.time() - t0, 1)
     return metrics
 

@@ -31,7 +31,8 @@ from eraser.classifiers import load_classifier
 from eraser.generators import load_generator, save_checkpoint
 from eraser.io import write_json
 from eraser.metrics.distribution import InceptionFeatures, fid_from_features, kid_from_features, precision_recall
-from eraser.pipeline import EraseRequest, clean_latents, run_erase
+from eraser.evaluation import clean_latents
+from eraser.pipeline import EraseRequest, run_erase
 from eraser.registry import resolve
 from eraser.vae_recipe import VAERecipe
 
@@ -79,7 +80,7 @@ def main() -> None:
     t0 = time.time()
     erase_metrics = run_erase(EraseRequest(generator=args.vae, labeller=f"marks:{args.marks}", out=erased_dir,
                                            feature_classifier=CLASSIFIER, progress=False,
-                                           fid_samples=args.fid_samples))
+                                           fid_samples=args.fid_samples)).metrics.to_dict()
     t_erase = time.time() - t0
     erased = load_generator(erased_dir)
     print(f"erased in {t_erase:.0f} s", flush=True)

@@ -20,7 +20,7 @@ from eraser.classifiers import load_classifier
 from eraser.generators import load_generator
 from eraser.io import write_json
 from eraser.labelling.marks import load_marks
-from eraser.pipeline import preservation
+from eraser.evaluation import preservation
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def main() -> None:
     b5, a5 = float((sb >= 0.5).float().mean()), float((sa >= 0.5).float().mean())
     marks = load_marks(args.marks)
     z_none = marks.latents_marked("no")
-    pres = preservation(g, g_new, z_none)
+    pres = preservation(g, g_new, z_none).to_dict()
     prov = json.loads((args.erased / "provenance.json").read_text())
     result = {
         "erased": str(args.erased),

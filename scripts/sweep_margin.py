@@ -14,7 +14,7 @@ from eraser.labelling.marks import load_marks
 from eraser.direction import estimate_direction
 from eraser.unlearn.loop import finetune
 from eraser.unlearn.settings import EraseSettings
-from eraser.pipeline import preservation
+from eraser.evaluation import preservation
 g = load_generator('digiface-dcgan64'); clf = make_labeller('probe:digiface-eyeglasses-clf')
 m = load_marks(str(__import__('pathlib').Path(__file__).resolve().parents[1] / 'assets' / 'marks' / 'digiface-eyeglasses.json'))
 d = estimate_direction(m.z, m.scores())
@@ -25,7 +25,7 @@ for spec in sys.argv[1:]:
     kw = json.loads(spec); t = time.time()
     r = finetune(g, d, EraseSettings(**kw), progress=False)
     s = clf.score(r.generator, z)
-    p = preservation(g, r.generator, z_none)
+    p = preservation(g, r.generator, z_none).to_dict()
     out[spec] = {'scores': s.tolist(), 'ms_ssim': p['ms_ssim_mean'], 'sec': time.time() - t}
     b = np.array(out['before'])
     print(spec, {th: (round(float((b >= th).mean()), 4), round(float((s.numpy() >= th).mean()), 4)) for th in (0.5, 0.8)}, 'msssim', round(p['ms_ssim_mean'], 4), round(time.time() - t), 's', flush=True)

@@ -47,6 +47,7 @@ class Readout(Labeller):
 
     name = "readout"
     threshold = 0.5
+    differentiable = True
 
     def __init__(self, W: torch.Tensor, b: torch.Tensor, u: torch.Tensor) -> None:
         self.pattern = torch.linalg.pinv(W).T @ u  # [P]: <W z, pattern> = z·u
@@ -96,7 +97,7 @@ def _sigmoid(x: float) -> float:
 def test_gradient_attack_finds_the_planted_feature_and_fails_after_erasure(planted):
     gen, _, clf, direction, erased = planted
     budget = AuditBudget(starts=32, steps=30, random_samples=512, random_batch=16, walk_starts=32, top_k=4)
-    audit = run_audit({"original": gen, "erased": erased}, clf, direction, budget, log=lambda m: None)
+    audit = run_audit({"original": gen, "erased": erased}, clf, direction, budget)
     before, after = audit.results["original"]["gradient"], audit.results["erased"]["gradient"]
     assert before.attempts == after.attempts == 32
     assert before.success_rate >= 0.9
@@ -174,7 +175,7 @@ def test_refusals():
         gradient_attack(gen, NoGradient(), AuditBudget(starts=2, steps=1))
     other = ModuleGenerator(LinearGen(d=5), (5,), {"d": 5})
     with pytest.raises(EraserError, match="latents of different sizes"):
-        run_audit({"original": gen, "erased": other}, planted_generator()[2], None, AuditBudget(), log=lambda m: None)
+        run_audit({"original": gen, "erased": other}, planted_generator()[2], None, AuditBudget())
 
 
 # -- command line -------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def test_judge_confirms_only_what_it_also_sees():
     expected = int((((z @ u) >= CUT) & ((z @ v) >= CUT)).sum())  # both planted readouts cross, by hand
     assert res.extra["confirmed"] == expected
     assert res.extra["confirmed"] < res.successes  # the judge rejects some of the attacked classifier's successes
-    audit = run_audit({"g": gen}, readout, None, budget, log=lambda m: None, judge=judge)
+    audit = run_audit({"g": gen}, readout, None, budget, judge=judge)
     doc = audit.to_dict()
     assert doc["judge"]["name"] == "judge-v" and set(doc["confirmed_rate"]) == {"gradient", "random"}
 

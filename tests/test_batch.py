@@ -20,6 +20,7 @@ from eraser.batch import ManifestError, load_manifest, run_batch
 from eraser.batch.job import SUMS, check_sums, sha256_tree
 from eraser.generators.checkpoint import save_checkpoint
 from eraser.labelling.marks import Marks, save_marks
+from eraser.logs import forwarded
 
 # every job of these tests is a few steps on a tiny DCGAN, so the whole module runs in well under a minute
 FAST = """
@@ -86,7 +87,8 @@ def local_run(world, tmp_path_factory):
     """The three-job manifest run once with the local runner, two jobs at a time."""
     out = tmp_path_factory.mktemp("local") / "out"
     lines: list[str] = []
-    summary = run_batch(_manifest(world, "jobs.toml", JOBS), out, jobs=2, log=lines.append)
+    with forwarded(lines.append):
+        summary = run_batch(_manifest(world, "jobs.toml", JOBS), out, jobs=2)
     return out, summary, lines
 
 
@@ -176,7 +178,7 @@ def test_yaml_manifest_equals_toml_and_paths_resolve_beside_it(world, tmp_path, 
     assert [j.entry_sha256() for j in t.jobs] == [j.entry_sha256() for j in y.jobs]
     assert [j.line for j in t.jobs] == [12, 18, 25] and [j.line for j in y.jobs] == [10, 14, 19]
     g = t.jobs[0]
-    assert g.generator == str(world / "tiny") and g.labeller == f"marks:{world / 'glasses.json'}"
+    assert g.generator == str(world / "tiny") and str(g.labeller) == f"marks:{world / 'glasses.json'}"
     assert g.settings == {"steps": 2, "batch_size": 4} and t.jobs[1].guards == {"min_ms_ssim": 1.01}
     req = g.request(tmp_path / "o")
     assert req.settings.steps == 2 and req.n_eval == 16 and req.fid_samples == 0 and not req.progress
@@ -260,13 +262,13 @@ def test_rerun_keeps_verified_jobs_and_refuses_changed_ones(local_run, world, tm
     # a modified output file is caught by its checksum; the folder is left as it is
     cfg = out / "glasses" / "config.json"
     cfg.write_text(cfg.read_text() + " ")
-    s = run_batch(manifest, out, log=lambda m: None)
+    s = run_batch(manifest, out)
     g = s["jobs"][0]
     assert g["verdict"] == "error" and "config.json does not match its sha256 in SHA256SUMS" in g["reason"]
     assert cfg.read_text().endswith(" ")
     # a changed manifest entry is not mistaken for the finished job
     changed = _manifest(world, "changed.toml", JOBS.replace("steps = 2", "steps = 3"))
-    s = run_batch(changed, out, log=lambda m: None)
+    s = run_batch(changed, out)
     assert "made from other inputs (changed: manifest_entry_sha256)" in s["jobs"][1]["reason"]
 
 
@@ -312,7 +314,7 @@ def test_killed_batch_resumes_and_every_output_verifies(world, tmp_path):
             with open(lock) as f:
                 _wait_for(lambda: _try_lock(f), 30, "the orphaned job process to exit")
         assert not (out / "j2").exists()
-        s = run_batch(manifest, out, log=lambda m: None)
+        s = run_batch(manifest, out)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -340,7 +342,7 @@ def test_second_batch_on_the_same_folder_is_refused(world, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     with batch_lock(out), pytest.raises(EraserError, match="another eraser batch is writing into"):
-        run_batch(_manifest(world, "jobs.toml", JOBS), out, log=lambda m: None)
+        run_batch(_manifest(world, "jobs.toml", JOBS), out)
 
 
 # -- Ray --------------------------------------------------------------------------------------
@@ -362,7 +364,7 @@ def ray_local():
 def test_ray_runner_gives_the_local_verdicts(ray_local, local_run, world, tmp_path):
     _, local, _ = local_run
     out = tmp_path / "ray-out"
-    s = run_batch(_manifest(world, "jobs.yaml", YAML), out, ray_address="local", log=lambda m: None)
+    s = run_batch(_manifest(world, "jobs.yaml", YAML), out, ray_address="local")
     assert s["runner"] == "ray"
     assert [(r["name"], r["verdict"]) for r in s["jobs"]] == [(r["name"], r["verdict"]) for r in local["jobs"]]
     for a, b in zip(s["jobs"], local["jobs"]):

@@ -152,7 +152,7 @@ def test_evaluate_compares_and_reports(run_cli, tiny_checkpoint, tmp_path):
 
 
 def test_before_after_grid_keeps_short_rows(tiny_checkpoint):
-    from eraser.pipeline import before_after_grid
+    from eraser.report.write import before_after_grid
 
     gen = load_generator(tiny_checkpoint)
     img = before_after_grid(gen, gen, gen.sample_latents(3, 0), gen.sample_latents(9, 1), ncol=4)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import tiny_dcgan
 
-import eraser.pipeline as pipeline
+import eraser.unlearn.monitor as monitor_module
 from eraser.guards import GuardLimits
-from eraser.pipeline import GuardMonitor, not_worse
+from eraser.unlearn.monitor import GuardMonitor, not_worse
 
 
 def test_not_worse_forgives_noise_and_catches_real_rises():
@@ -24,9 +24,9 @@ def test_not_worse_forgives_noise_and_catches_real_rises():
 def _monitor(monkeypatch, rates: dict[int, float], ssim: dict[int, float]) -> GuardMonitor:
     g = tiny_dcgan()
     calls = iter([0.2] + [rates[s] for s in sorted(rates)])  # the first call is the rate before
-    monkeypatch.setattr(pipeline, "feature_rate", lambda *a, **k: next(calls))
+    monkeypatch.setattr(monitor_module, "feature_rate", lambda *a, **k: next(calls))
     steps = iter(sorted(ssim))
-    monkeypatch.setattr(pipeline, "ms_ssim", lambda a, b: torch.full((len(a),), ssim[next(steps)]))
+    monkeypatch.setattr(monitor_module, "ms_ssim", lambda a, b: torch.full((len(a),), ssim[next(steps)]))
     limits = GuardLimits()
     return GuardMonitor(g, torch.randn(4, g.latent_dim), object(), torch.randn(512, g.latent_dim), limits,
                         every=100, last_step=500)
@@ -37,8 +37,8 @@ def test_monitor_keeps_the_latest_state_that_is_not_measurably_worse(monkeypatch
     mon = _monitor(monkeypatch, rates, {s: 0.99 for s in rates})
     for s in rates:
         mon(s, mon.g, {})
-    assert mon.best[1]["step"] == 500
-    assert [e["kept"] for e in mon.evals] == [False, False, False, False, True]
+    assert mon.kept_step == 500
+    assert [e.kept for e in mon.evals] == [False, False, False, False, True]
 
 
 def test_monitor_does_not_trade_a_real_rise_for_lateness(monkeypatch):
@@ -46,7 +46,7 @@ def test_monitor_does_not_trade_a_real_rise_for_lateness(monkeypatch):
     mon = _monitor(monkeypatch, rates, {s: 0.99 for s in rates})
     for s in rates:
         mon(s, mon.g, {})
-    assert mon.best[1]["step"] == 300
+    assert mon.kept_step == 300
 
 
 def test_monitor_never_keeps_a_failing_state(monkeypatch):
@@ -54,5 +54,5 @@ def test_monitor_never_keeps_a_failing_state(monkeypatch):
     mon = _monitor(monkeypatch, rates, {100: 0.99, 200: 0.99, 300: GuardLimits().min_ms_ssim - 0.1})
     for s in rates:
         mon(s, mon.g, {})
-    assert mon.best[1]["step"] == 200
-    assert mon.evals[-1]["passed"] is False
+    assert mon.kept_step == 200
+    assert mon.evals[-1].passed is False

@@ -201,7 +201,7 @@ def test_erase_panel_erases_with_the_sessions_marks(tmp_path, tiny_checkpoint):
     diffs = [float((a - b).abs().max()) for a, b in zip(gen.module.state_dict().values(), g_new.module.state_dict().values())
              if a.is_floating_point()]
     assert max(diffs) > 0  # fine-tuned
-    assert [g["name"] for g in outcome.guards] == ["preservation", "feature_rate", "fid", "kid", "recall"]
+    assert [g.name for g in outcome.guards] == ["preservation", "feature_rate", "fid", "kid", "recall"]
     table = nb.guard_table_html(outcome)
     assert '<tr class="pass"><td>preservation</td>' in table and table.count('<tr class="skip">') == 4
     assert nb.outcome_summary(outcome)["kept_step"] == 2

@@ -20,9 +20,9 @@ from eraser.errors import EraserError
 from eraser.generators import save_checkpoint
 from eraser.io import sha256_file
 from eraser.labelling.marks import Marks, save_marks
-from eraser.pipeline import GuardMonitor
 from eraser.resume import read_train_state, resume_key
 from eraser.unlearn.loop import STATE_FILE, finetune
+from eraser.unlearn.monitor import GuardMonitor
 from eraser.unlearn.settings import EraseSettings
 
 ERASE = ["erase", "--quiet", "--steps", "51", "--batch-size", "4", "--n-eval", "4", "--fid-samples", "0",

@@ -4,10 +4,10 @@ several generators with one budget, and the audit's files (``audit.json``, ``aud
 from __future__ import annotations
 
 import io
+import logging
 import math
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from eraser.direction import Direction
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.labelling.base import Labeller
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,8 +64,8 @@ def wilson_interval(k: int, n: int) -> tuple[float, float]:
 
 
 def require_differentiable(classifier: Labeller) -> None:
-    """Refuse (one line) a classifier whose score cannot be differentiated w.r.t. the image."""
-    if not callable(getattr(classifier, "logits", None)):
+    """Refuse (one line) a classifier that does not declare differentiable logits (``Labeller.differentiable``)."""
+    if not classifier.differentiable:
         raise EraserError(f"classifier {classifier.name} has no differentiable logits, which the gradient attack "
                           "needs; audit with a CNN or probe classifier (e.g. digiface-eyeglasses-clf)")
 
@@ -277,8 +279,7 @@ def false_alarm_floor(g: Generator, classifier: Labeller, judge: Labeller | None
 
 
 def run_audit(generators: dict[str, Generator], classifier: Labeller, direction: Direction | None,
-              budget: AuditBudget | None = None, log: Callable[[str], None] = print,
-              judge: Labeller | None = None) -> Audit:
+              budget: AuditBudget | None = None, judge: Labeller | None = None) -> Audit:
     """Run every attack on every generator (e.g. ``{"original": g, "erased": g_new}``) with one budget.
 
     ``direction`` is the *original's* feature direction; without it the walk is skipped (and a note says so).
@@ -293,7 +294,7 @@ def run_audit(generators: dict[str, Generator], classifier: Labeller, direction:
     notes = []
     if direction is None:
         notes.append("direction walk skipped: no feature direction given (pass --marks or --direction)")
-        log(notes[-1])
+        log.info(notes[-1])
     results: dict[str, dict[str, AttackResult]] = {}
     for m, g in generators.items():
         results[m] = {}
@@ -315,7 +316,7 @@ def run_audit(generators: dict[str, Generator], classifier: Labeller, direction:
                 confirm(g, classifier, judge, res)
             results[m][attack] = res
             confirmed = f", {res.extra['confirmed']} confirmed by {judge.name}" if "confirmed" in res.extra else ""
-            log(f"audit {m} / {attack}: {res.successes}/{res.attempts} attempts succeed "
+            log.info(f"audit {m} / {attack}: {res.successes}/{res.attempts} attempts succeed "
                 f"({res.success_rate:.1%}){confirmed}, best score {res.best_score:.3f}, {res.seconds:.0f}s")
     audit = Audit(results, budget, classifier.name, float(classifier.threshold),
                   {m: g.name for m, g in generators.items()},

@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eraser import __version__
+from eraser.version import __version__
 from eraser.batch.manifest import Job
 from eraser.errors import EraserError
-from eraser.io import read_json, read_json_object, sha256_file, write_json
-from eraser.validate import labeller_files, source_path
+from eraser.io import read_json_object, sha256_file, write_json
+from eraser.validate import source_path
 
 RECORD = "batch-job.json"
 SUMS = "SHA256SUMS"
@@ -51,7 +51,8 @@ def sha256_tree(path: Path) -> str:
 
 
 def input_hashes(job: Job) -> dict[str, Any]:
-    """sha256 of everything a job reads: generator, labeller files, measuring classifier, manifest entry.
+    """sha256 of everything a job reads: generator, labeller files (whatever its kind's ``files()`` names),
+    measuring classifier, manifest entry.
 
     A missing file hashes as None (the job then fails when it tries to read it). CLIP weights taken
     from a model cache, not a ``checkpoint=`` file, are named by the spec alone.
@@ -63,7 +64,7 @@ def input_hashes(job: Job) -> dict[str, Any]:
     out: dict[str, Any] = {
         "generator": {"source": job.entry.get("generator"), "sha256": h(source_path(job.generator, "generator"))},
         "labeller": {"spec": job.entry.get("labeller"),
-                     "sha256": {k: h(p) for k, p in labeller_files(job.labeller).items()}},
+                     "sha256": {k: h(p) for k, p in job.labeller.files().items()}},
         "manifest_entry_sha256": job.entry_sha256(),
     }
     if job.feature_classifier:
@@ -134,27 +135,6 @@ def job_lock(staging: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def summary_numbers(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The guard numbers of a finished erase, for the summary table."""
-    fr = metrics.get("feature_rate") or {}
-    dist = metrics.get("distribution") or {}
-    pres = metrics.get("preservation_on_labelled_feature_free") or {}
-
-    def over(k: str) -> float | None:
-        m = dist.get(k)
-        return None if m is None else m["erased_vs_clean"] - m["floor"]
-
-    return {
-        "ms_ssim": pres.get("ms_ssim_mean"),
-        "feature_rate_before": fr.get("before"),
-        "feature_rate_after": fr.get("after"),
-        "fid_over_floor": over("fid"),
-        "kid_x1000_over_floor": over("kid_x1000"),
-        "kept_step": metrics.get("kept_step"),
-        "guards": [{k: g[k] for k in ("name", "value", "limit", "rule", "passed")} for g in metrics.get("guards", [])],
-    }
-
-
 def result(job: Job, verdict: str, reason: str | None, seconds: float, **extra: Any) -> dict[str, Any]:
     """A job's line in the batch summary."""
     return {"name": job.name, "line": job.line, "generator": job.entry.get("generator"),
@@ -184,8 +164,11 @@ def _one_line(e: BaseException) -> str:
 
 
 def _run_locked(job: Job, final: Path, staging: Path, threads: int | None, t0: float) -> dict[str, Any]:
-    from eraser.guards import GuardFailure
+    from eraser.labelling.spec import import_kind_modules
+    from eraser.logs import forwarded
+    from eraser.results import summary_numbers
 
+    import_kind_modules(job.labeller_modules)  # a kind registered by the batch's own code, in this fresh process
     inputs = input_hashes(job)
     if final.exists():
         record, why = check_finished(final, inputs)
@@ -212,20 +195,20 @@ def _run_locked(job: Job, final: Path, staging: Path, threads: int | None, t0: f
             log.write(msg + "\n")
             log.flush()
 
-        verdict, reason = "pass", None
         try:
             from eraser.pipeline import run_erase
 
-            run_erase(job.request(out), log=say)
-        except GuardFailure as e:  # its report will be in OUT/NAME, not where the erase wrote it
-            verdict, reason = "fail", _one_line(e).replace(str(out), str(final))
+            with forwarded(say):  # the erase's messages go to the job's log
+                erased = run_erase(job.request(out))
         except Exception as e:
             say(traceback.format_exc())
             return result(job, "error", _one_line(e), time.time() - t0, log=str(log_path))
+        verdict = erased.verdict
+        # its report will be in OUT/NAME, not where the erase wrote it
+        reason = None if erased.passed else " ".join(erased.failure.split()).replace(str(out), str(final))
         say(f"verdict {verdict} after {time.time() - t0:.1f} s")
     seconds = time.time() - t0
-    metrics = read_json(out / "report" / "metrics.json", "erase metrics")
-    numbers = summary_numbers(metrics)
+    numbers = summary_numbers(erased.metrics, erased.guards)
     shutil.copyfile(log_path, out / "batch-log.txt")
     write_json(out / RECORD, {
         "format": RECORD_FORMAT, "format_version": 1, "name": job.name, "verdict": verdict, "reason": reason,
@@ -238,4 +221,3 @@ def _run_locked(job: Job, final: Path, staging: Path, threads: int | None, t0: f
     shutil.rmtree(staging / "result.partial", ignore_errors=True)
     log_path.unlink(missing_ok=True)
     return result(job, verdict, reason, seconds, **numbers)
-

@@ -39,6 +39,7 @@ from typing import Any
 from eraser import registry
 from eraser.errors import EraserError
 from eraser.guards import GuardLimits
+from eraser.labelling.spec import LabellerSpec, kind_modules
 from eraser.unlearn.settings import EraseSettings
 
 if sys.version_info >= (3, 11):
@@ -79,7 +80,7 @@ class Job:
     name: str
     line: int
     generator: str
-    labeller: str
+    labeller: LabellerSpec
     feature: str | None
     feature_classifier: str | None
     settings: dict[str, Any]
@@ -89,6 +90,8 @@ class Job:
     num_cpus: float | None
     num_gpus: float
     entry: dict[str, Any] = field(default_factory=dict)
+    #: the module that registered the labeller's kind, unless it is built in: the job's own process imports it
+    labeller_modules: list[str] = field(default_factory=list)
 
     def entry_sha256(self) -> str:
         """sha256 of the entry's fields that decide the result (not its name, label or resources)."""
@@ -379,7 +382,8 @@ class _Validator:
         return Job(name=e["name"], line=_line(self.lines, key), generator=generator, labeller=labeller,
                    feature=e.get("feature"), feature_classifier=clf, settings=dict(e.get("settings", {})),
                    guards=dict(e.get("guards", {})), options=options, load=dict(e.get("load", {})),
-                   num_cpus=resources.get("num_cpus"), num_gpus=gpus, entry=e)
+                   num_cpus=resources.get("num_cpus"), num_gpus=gpus, entry=e,
+                   labeller_modules=kind_modules([labeller.kind]))
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()
@@ -405,43 +409,20 @@ class _Validator:
             return None
         return str(p)
 
-    def labeller(self, spec: str, key: Key, where: str) -> str | None:
-        from eraser.labelling import KINDS
-
-        kind, sep, arg = spec.partition(":")
-        if not sep or kind not in KINDS or not arg:
-            self.err(key, where, f"labeller {spec!r} is not one of clip:FEATURE, marks:PATH, probe:NAME|PATH")
-            return None
-        if kind == "marks":
-            from eraser.labelling.marks import load_marks
-
-            p = self.resolve_path(arg)
-            try:
-                load_marks(p)
-            except EraserError as e:
-                self.err(key, where, f"labeller: {e}")
-                return None
-            return f"marks:{p}"
-        if kind == "probe":
-            p = self.classifier(arg, key, where, "labeller probe")
-            return None if p is None else f"probe:{p}"
-        from eraser.labelling.clip import parse_clip_spec
+    def labeller(self, spec: str, key: Key, where: str) -> LabellerSpec | None:
+        """The job's labeller spec, parsed once, with its paths taken beside the manifest and its inputs checked."""
+        from eraser.labelling.spec import LabellerSpec
 
         try:
-            parsed = parse_clip_spec(arg)
+            parsed = LabellerSpec.parse(spec)
+        except EraserError as e:
+            self.err(key, where, str(e))
+            return None
+        try:
+            return parsed.resolved(self.base)
         except EraserError as e:
             self.err(key, where, f"labeller: {e}")
             return None
-        feature = parsed.pop("feature")
-        if feature.endswith(".json"):
-            feature = str(self.resolve_path(feature))
-        for k in ("checkpoint", "cache_dir"):
-            if k in parsed:
-                parsed[k] = str(self.resolve_path(parsed[k]))
-        if "checkpoint" in parsed and not Path(parsed["checkpoint"]).is_file():
-            self.err(key, where, f"labeller: CLIP checkpoint {parsed['checkpoint']} does not exist")
-            return None
-        return "clip:" + ",".join([feature] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in parsed.items()])
 
 
 def _has(lines: dict[Key, int], key: Key) -> bool:

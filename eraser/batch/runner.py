@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -28,6 +29,7 @@ from eraser.errors import EraserError
 from eraser.validate import check_not_inputs, check_reusable_dir, erase_inputs
 
 OnResult = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -138,10 +140,9 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {k: sum(r["verdict"] == k for r in rows) for k in keys}
 
 
-def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, ray_address: str | None = None,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, ray_address: str | None = None) -> dict[str, Any]:
     """Run every job of a manifest into ``out`` and return the summary (also written as
-    ``out/summary.json`` and ``out/summary.md``, updated as each job finishes).
+    ``out/summary.json`` and ``out/summary.md``, updated as each job finishes); progress is logged.
 
     ``ray_address``: run the jobs as Ray tasks instead (``local`` starts a Ray instance on this
     machine; ``auto`` or ``ray://HOST:PORT`` join a cluster; an already initialised Ray is used as is).
@@ -151,7 +152,7 @@ def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, r
     out_root = Path(out)
     check_reusable_dir(out_root)
     check_not_inputs({"--out": out_root}, [("MANIFEST", manifest.path)]
-                     + [x for job in manifest.jobs for x in erase_inputs(job.generator, job.labeller, job.feature_classifier)])
+                     + [x for job in manifest.jobs for x in erase_inputs(job.generator, job.labeller.files(), job.feature_classifier)])
     out_root.mkdir(exist_ok=True)
     if ray_address is not None:
         from eraser.batch.ray_runner import RayRunner
@@ -174,7 +175,7 @@ def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, r
         done = sum(x["verdict"] != "pending" for x in rows.values())
         extra = " (kept from an earlier run)" if r.get("reused") else ""
         why = f": {r['reason']}" if r.get("reason") else ""
-        log(f"[{done}/{len(rows)}] {r['name']}: {r['verdict']}{extra} in {r['seconds']:.0f} s{why}")
+        log.info(f"[{done}/{len(rows)}] {r['name']}: {r['verdict']}{extra} in {r['seconds']:.0f} s{why}")
 
     with batch_lock(out_root):
         write_summary(out_root, summary())
@@ -186,7 +187,7 @@ def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, r
             else:
                 todo.append(job)
         if todo:
-            log(f"running {len(todo)} of {len(manifest.jobs)} jobs ({runner.describe(len(todo))})")
+            log.info(f"running {len(todo)} of {len(manifest.jobs)} jobs ({runner.describe(len(todo))})")
             runner.run(todo, out_root, on_result)
         final = summary()
         write_summary(out_root, final)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eraser import __version__
+from eraser.version import __version__
 from eraser.errors import EraserError
 from eraser.generators.adapters import ADAPTERS
 from eraser.generators.base import Generator

@@ -1,36 +1,22 @@
 """Labelling: which samples carry the feature, from CLIP prompts, a person's marks, or a probe/classifier.
 
-``make_labeller(spec)`` turns a spec string into a ``Labeller``:
+``make_labeller(spec)`` turns a spec string into a ``Labeller`` (``eraser.labelling.spec``):
 
 * ``clip:FEATURE[,model=…,pretrained=…,checkpoint=…,threshold=…]``: CLIP zero-shot (open_clip);
 * ``marks:PATH``: a person's marks (labels only the marked samples);
-* ``probe:NAME|PATH``: a trained classifier (a probe on embeddings or a pixel CNN).
+* ``probe:NAME|PATH``: a trained classifier (a probe on embeddings or a pixel CNN);
+* any kind registered with ``eraser.labelling.spec.register_kind``.
 """
 
 from __future__ import annotations
 
-from eraser.errors import EraserError
 from eraser.labelling.base import Labeller
-
-KINDS = ("clip", "marks", "probe")
-
-
-def make_labeller(spec: str, device: str = "cpu") -> Labeller:
-    """Build the labeller a spec string names (see the module docstring)."""
-    kind, sep, arg = spec.partition(":")
-    if not sep or kind not in KINDS or not arg:
-        raise EraserError(f"labeller spec {spec!r} is not one of clip:FEATURE, marks:PATH, probe:NAME")
-    if kind == "clip":
-        from eraser.labelling.clip import make_clip_labeller
-
-        return make_clip_labeller(arg, device=device)
-    if kind == "marks":
-        from eraser.labelling.marks import MarksLabeller, load_marks
-
-        return MarksLabeller(load_marks(arg), name=spec)
-    from eraser.classifiers import load_classifier
-
-    return load_classifier(arg, device=device)
+from eraser.labelling.spec import LabellerKind, LabellerSpec, register_kind
 
 
-__all__ = ["KINDS", "Labeller", "make_labeller"]
+def make_labeller(spec: str | LabellerSpec, device: str = "cpu") -> Labeller:
+    """Build the labeller a spec names (see the module docstring); a bad spec is one error line."""
+    return LabellerSpec.parse(spec).build(device)
+
+
+__all__ = ["Labeller", "LabellerKind", "LabellerSpec", "make_labeller", "register_kind"]

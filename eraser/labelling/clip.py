@@ -201,13 +201,11 @@ class ClipZeroShotLabeller(Labeller):
             raise EraserError("a CLIP labeller needs at least one positive and one negative prompt")
         if not 0.0 <= float(threshold) <= 1.0:
             raise EraserError(f"CLIP threshold must be in [0, 1], got {threshold}")
+        super().__init__(name, float(threshold), feature or name)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.positive = positive
         self.negative = negative
-        self.name = name
-        self.feature = feature or name
-        self.threshold = float(threshold)
         self.batch_size = int(batch_size)
 
         cfg = _preprocess_cfg(model)

@@ -42,12 +42,14 @@ def tta_logits(net: nn.Module, x: Tensor) -> Tensor:
 
 
 class CNNLabeller(Labeller):
-    """Scores images with a ``FeatureCNN``: ``sigmoid`` of the mirror-averaged logit."""
+    """Scores images with a ``FeatureCNN``: ``sigmoid`` of the mirror-averaged logit (differentiable)."""
 
-    def __init__(self, net: FeatureCNN, name: str = "cnn", threshold: float = 0.5) -> None:
+    differentiable = True
+
+    def __init__(self, net: FeatureCNN, name: str = "cnn", threshold: float = 0.5, feature: str | None = None,
+                 clean_threshold: float | None = None) -> None:
+        super().__init__(name, threshold, feature, clean_threshold)
         self.net = net.eval()
-        self.name = name
-        self.threshold = threshold
 
     def logits(self, images: Tensor) -> Tensor:
         """Differentiable logits ``[N]`` for images ``[N, 3, H, W]`` in [-1, 1]."""

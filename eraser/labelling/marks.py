@@ -189,12 +189,14 @@ class MarksLabeller(Labeller):
     """Labels exactly the samples a person marked: 1 yes, 0 no, NaN unsure.
 
     Asked about a latent nobody marked, it refuses: marks label only marked samples (a probe
-    trained on them labels the rest).
+    trained on them labels the rest), so it declares ``labels_only_known_latents``.
     """
 
+    labels_only_known_latents = True
+
     def __init__(self, marks: Marks, name: str = "marks") -> None:
+        super().__init__(name, feature=marks.feature)
         self.marks = marks
-        self.name = name
         self._index = {m.numpy().tobytes(): i for i, m in enumerate(marks.z.float())}
 
     def score(self, generator: Generator, z: Tensor, batch_size: int = 256) -> Tensor:
@@ -209,6 +211,10 @@ class MarksLabeller(Labeller):
                 )
             out[i] = scores[j]
         return out
+
+    def known_latents(self) -> Tensor:
+        """The marked latents ``[M, latent_dim]``, in file order."""
+        return self.marks.z
 
     def score_images(self, images: Tensor) -> Tensor:
         raise EraserError(f"{self.name} labels marked latents, not images; use a probe to label images")

@@ -117,13 +117,15 @@ class ProbeHead(nn.Module):
 
 
 class ProbeLabeller(Labeller):
-    """An embedder followed by a fitted ``ProbeHead``: scores images in [0, 1]."""
+    """An embedder followed by a fitted ``ProbeHead``: scores images in [0, 1]; its logits are differentiable."""
 
-    def __init__(self, embedder, head: ProbeHead, name: str = "probe", threshold: float = 0.5) -> None:
+    differentiable = True
+
+    def __init__(self, embedder, head: ProbeHead, name: str = "probe", threshold: float = 0.5,
+                 feature: str | None = None, clean_threshold: float | None = None) -> None:
+        super().__init__(name, threshold, feature, clean_threshold)
         self.embedder = embedder
         self.head = head
-        self.name = name
-        self.threshold = threshold
 
     @torch.no_grad()
     def score_images(self, images: Tensor) -> Tensor:
@@ -175,7 +177,7 @@ def save_probe(path: str | Path, fit: ProbeFit, embedder_spec: dict[str, Any], f
                provenance: dict[str, Any] | None = None, threshold: float = 0.5, overwrite: bool = False,
                extra_files: dict[str, str] | None = None) -> Path:
     """Write a probe as a classifier checkpoint directory (config.json, model.safetensors, provenance.json)."""
-    from eraser.classifiers import save_classifier
+    from eraser.labelling.store import save_classifier
 
     return save_classifier(path, ProbeHead.from_fit(fit).state_dict(), probe_config(fit, embedder_spec, feature, threshold),
                            {**(provenance or {}), "fit": fit_summary(fit)}, overwrite=overwrite, extra_files=extra_files)

@@ -1,4 +1,9 @@
-"""Plots for the report (matplotlib, Agg backend): score histograms and training curves, as PNG bytes."""
+"""Plots for the report: score histograms and training curves, as PNG bytes.
+
+Figures are made with matplotlib's object API (``Figure`` drawn by ``FigureCanvasAgg``), never through
+``pyplot``: the plots neither switch the user's backend (a notebook's inline one, say) nor register
+figures with pyplot's global state.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,25 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def _fig():
-    import matplotlib
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _fig().close(fig)
     return buf.getvalue()
 
 
 def score_histograms(before: Sequence[float], after: Sequence[float], threshold: float, classifier: str) -> bytes:
     """Overlaid histograms of the measuring classifier's scores for G and G' at the same latents."""
-    plt = _fig()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig = _figure(6, 3.2)
+    ax = fig.subplots()
     bins = [i / 40 for i in range(41)]
     ax.hist(before, bins=bins, alpha=0.55, label=f"original (rate {sum(s >= threshold for s in before) / len(before):.1%})")
     ax.hist(after, bins=bins, alpha=0.55, label=f"erased (rate {sum(s >= threshold for s in after) / len(after):.1%})")
@@ -40,8 +44,8 @@ def score_histograms(before: Sequence[float], after: Sequence[float], threshold:
 
 def training_curves(history: list[dict[str, Any]], guard_evals: list[dict[str, Any]]) -> bytes:
     """Loss per step, and the guard metrics at each evaluation (with the kept step marked)."""
-    plt = _fig()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig = _figure(10, 3.2)
+    axes = fig.subplots(1, 2)
     steps = [h["step"] for h in history]
     axes[0].plot(steps, [h["loss"] for h in history], lw=0.8, label="total")
     axes[0].plot(steps, [h["loss_shifted"] for h in history], lw=0.8, alpha=0.7, label="shifted targets")

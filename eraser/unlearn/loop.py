@@ -1,9 +1,9 @@
 """The fine-tuning loop: seeded batches, Adam, progress, periodic checkpoints, exact resume.
 
 Step ``k``'s latents come from a generator seeded with ``(seed, k)``, so an interrupted run
-resumed from its last checkpoint (weights, Adam state, step, history, the method's mined latents)
-reproduces the uninterrupted run bit for bit on the same machine. What each step trains on and
-towards is the method's business (``eraser.unlearn.methods``).
+resumed from its last checkpoint (weights, Adam state, step, history, the method's mined latents,
+the monitor's guard evaluations and kept state) reproduces the uninterrupted run bit for bit on the
+same machine. What each step trains on and towards is the method's business (``eraser.unlearn.methods``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -27,6 +27,17 @@ from eraser.unlearn.objective import shift_loss
 from eraser.unlearn.settings import EraseSettings
 
 STATE_FILE = "train_state.pt"
+
+
+class StepMonitor(Protocol):
+    """Watches fine-tuning (``eraser.unlearn.monitor.GuardMonitor``): called after every step, and saved
+    and restored with the training state so a resumed run carries on where it stopped."""
+
+    def __call__(self, step: int, g_new: Generator, record: dict[str, float]) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Any, where: str = ...) -> None: ...
 
 
 def batch_latents(step: int, settings: EraseSettings, dim: int, direction: Direction,
@@ -76,13 +87,15 @@ def finetune(
     on_step: Callable[[int, Generator, dict[str, float]], None] | None = None,
     detector: LatentDetector | None = None,
     resume_key: dict[str, str] | None = None,
+    monitor: StepMonitor | None = None,
 ) -> TrainResult:
     """Fine-tune a copy G' of ``generator`` (left untouched) so the feature side decodes without the feature.
 
     ``settings.method`` picks the recipe (``paper`` or ``deep``; ``detector`` is the deep method's
     training detector, optional). With ``work_dir``, the training state is saved there every
     ``checkpoint_every`` steps and a run finding a state there resumes from it (settings must
-    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks). ``resume_key``
+    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks); so does ``monitor``,
+    whose own state is saved and restored with the training state. ``resume_key``
     (``eraser.resume.resume_key``) is stored with the state, and a state recording other inputs is refused.
     """
     from tqdm.auto import tqdm
@@ -114,6 +127,10 @@ def finetune(
         if not isinstance(method_state, dict) or not all(isinstance(v, Tensor) for v in method_state.values()):
             raise EraserError(f"{state_path} holds a malformed method state; remove {work_dir} to start over")
         method.load_state_dict(method_state)
+        if monitor is not None:
+            if "monitor" not in state:
+                raise EraserError(f"{state_path} holds no guard monitor state; remove {work_dir} to start over")
+            monitor.load_state_dict(state["monitor"], str(state_path))
         start = resumed = int(state["step"])
         history = list(state["history"])
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc=f"erasing ({settings.method})",
@@ -136,9 +153,13 @@ def finetune(
         method.mine(step + 1, g_new, frozen)
         if on_step is not None:
             on_step(step + 1, g_new, rec)
+        if monitor is not None:
+            monitor(step + 1, g_new, rec)
         if state_path is not None and settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
-            _save_state(state_path, g_new, opt, step + 1, history, settings, method,
-                        {"scheduler": sched.state_dict()} if sched is not None else {}, resume_key)
+            extra = {"scheduler": sched.state_dict()} if sched is not None else {}
+            if monitor is not None:
+                extra["monitor"] = monitor.state_dict()
+            _save_state(state_path, g_new, opt, step + 1, history, settings, method, extra, resume_key)
     g_new.module.requires_grad_(False)
     g_new.module.eval()
     return TrainResult(g_new, history, resumed, list(getattr(method, "mine_log", [])))
