@@ -25,4 +25,20 @@ a feature rate counts). The success rates carry 95 % Wilson intervals (scipy).
 
 Modules: ``budget`` (AuditBudget and the attack definitions, no torch) and ``attacks`` (the attacks,
 ``run_audit``, ``write_audit_files``).
+
+Called, this package is the Python API's ``eraser.audit(generator, classifier, ...)`` (``eraser.api.audit``):
+importing a submodule binds the package to the name ``eraser.audit``, so the package itself answers the call.
 """
+
+import sys
+import types
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from eraser.api import audit
+
+        return audit(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
