@@ -98,6 +98,25 @@ def test_diffusers_directory_roundtrip(tmp_path, factory):
     _roundtrip(gen, tmp_path)
 
 
+@pytest.mark.parametrize("factory", [_tiny_autoencoder_kl, _tiny_vq], ids=["AutoencoderKL", "VQModel"])
+def test_saved_diffusers_checkpoint_loads_with_from_pretrained(tmp_path, factory):
+    """An eraser checkpoint of a diffusers model (what an erase writes) is also a diffusers model folder."""
+    model = factory().eval()
+    model.save_pretrained(tmp_path / "original")
+    gen = load_generator(tmp_path / "original")
+    with torch.no_grad():
+        next(gen.module.decoder.parameters()).add_(0.01)  # as an erase changes the decoder
+    save_checkpoint(gen, tmp_path / "erased", {"source": "test"})
+    again = type(model).from_pretrained(str(tmp_path / "erased"), local_files_only=True)
+    theirs, ours = again.state_dict(), gen.module.state_dict()
+    assert theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in ours)
+    assert all(again.config[k] == v for k, v in gen.module.config.items() if k != "_name_or_path")
+    reloaded = load_generator(tmp_path / "erased")  # and it is still an eraser checkpoint, checked by its sha256
+    assert isinstance(reloaded, DiffusersGenerator)
+    z = gen.sample_latents(2, seed=1)
+    assert torch.equal(reloaded.generate(z), gen.generate(z))
+
+
 def test_diffusers_encode_is_scaled_posterior_mean():
     model = _tiny_autoencoder_kl().eval()
     gen = DiffusersGenerator(model)

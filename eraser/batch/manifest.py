@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import re
-import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -42,10 +42,6 @@ from eraser.guards import GuardLimits
 from eraser.labelling.spec import LabellerSpec, kind_modules
 from eraser.unlearn.settings import EraseSettings
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: EraseRequest options a job may set directly: type, minimum (None: any), allowed values
 REQUEST_OPTIONS: dict[str, tuple[type, float | None, tuple[str, ...] | None]] = {

@@ -168,6 +168,29 @@ class DiffusersGenerator(Generator):
         init_args = {k: v for k, v in dict(self.module.config).items() if not k.startswith("_")}
         return {"class": type(self.module).__name__, "init_args": _jsonable(init_args)}
 
+    def save_extra(self, directory: Path) -> None:
+        """Make the checkpoint a diffusers model folder too, so ``AutoencoderKL.from_pretrained(folder)``
+        (or ``VQModel``'s) loads it: diffusers' own config fields (``_class_name``, ``_diffusers_version`` and
+        the constructor arguments, as ``save_pretrained`` writes them) are merged into ``config.json`` beside
+        eraser's, and ``diffusion_pytorch_model.safetensors`` is the same file as ``model.safetensors`` (a
+        hard link where the file system allows, else a copy)."""
+        import json
+        import os
+        import shutil
+
+        from diffusers.utils import SAFETENSORS_WEIGHTS_NAME
+
+        from eraser.io import read_json_object, write_json
+
+        ours = read_json_object(directory / "config.json", "checkpoint config")
+        theirs = json.loads(self.module.to_json_string())
+        write_json(directory / "config.json", {**theirs, **ours})
+        target = directory / SAFETENSORS_WEIGHTS_NAME
+        try:
+            os.link(directory / "model.safetensors", target)
+        except OSError:
+            shutil.copyfile(directory / "model.safetensors", target)
+
     @classmethod
     def from_config(cls, config: dict[str, Any], directory: Path, name: str) -> DiffusersGenerator:
         model_cls = diffusers_class(config["class"])
