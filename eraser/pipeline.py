@@ -70,7 +70,9 @@ class EraseRequest:
 
 def _name(x: str | LabellerSpec | Generator | Labeller | None) -> str | None:
     """How provenance and the report name an input: its spec or path, or an in-memory object's name."""
-    return None if x is None else x if isinstance(x, str) else str(x) if isinstance(x, LabellerSpec) else x.name
+    if x is None or isinstance(x, str):
+        return x
+    return str(x) if isinstance(x, LabellerSpec) else x.name
 
 
 def _source_hash(source: str | Generator) -> str | None:
