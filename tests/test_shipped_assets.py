@@ -26,6 +26,24 @@ def test_marks_latents_reproduce_from_seed():
     assert torch.equal(m.z, load_generator("digiface-dcgan64").sample_latents(1728, seed=1))
 
 
+def test_headwear_marks_random_part_reproduces_and_is_disjoint_from_the_eyeglasses_marks():
+    m = load_marks(MARKS.parent / "digiface-headwear.json")
+    assert m.feature == "headwear" and m.generator == "digiface-dcgan64"
+    n = m.meta["sampling"]["random"]["n"]
+    assert torch.equal(m.z[:1536], load_generator("digiface-dcgan64").sample_latents(1536, seed=2))
+    eye = {row.numpy().tobytes() for row in load_marks(MARKS).z}
+    assert not any(row.numpy().tobytes() in eye for row in m.z)
+    # the raw annotations rebuild the labels (scripts/make_headwear_marks.py reads the same files)
+    raw = ROOT / "assets" / "marks" / "annotations" / "digiface-headwear"
+    labels: dict[int, str] = {}
+    for f in sorted(raw.glob("random-*.json")):
+        labels.update({int(k): v for k, v in json.loads(f.read_text())["marks"].items()})
+    for f in sorted(raw.glob("suggested-*.json")):
+        labels.update({1536 + int(k): v for k, v in json.loads(f.read_text())["marks"].items()})
+    assert [labels[i] for i in range(len(m))] == m.labels
+    assert n == 1536 and len(m) == 1536 + 240
+
+
 def test_marks_checksums():
     sums = dict(reversed(line.split()) for line in (MARKS.parent / "SHA256SUMS").read_text().splitlines())
     for name, digest in sums.items():
