@@ -44,8 +44,12 @@ def test_digiface_provenance_records_source_and_weights():
 
 
 def test_registry_lists_the_default_generator():
+    """Its parameter count, counted on the loaded network and on the source package's own Generator, is what
+    the registry (from provenance.json) reports."""
     models = {m.name: m for m in list_models()}
     m = models["digiface-dcgan64"]
     assert m.role == "generator"
-    assert m.parameters == 3_576_704
+    theirs, _ = _package_generator()
+    counted = sum(p.numel() for p in load_generator("digiface-dcgan64").module.parameters())
+    assert counted == sum(p.numel() for p in theirs.parameters()) == 3_576_704 == m.parameters
     assert 14e6 < m.size_bytes < 15e6
