@@ -411,3 +411,27 @@ def test_an_initialised_ray_is_used_as_it_is_and_left_running(world, tmp_path, m
     monkeypatch.setattr(ray_runner, "_import_ray", lambda: fake)
     runner = ray_runner.RayRunner("ray://elsewhere:1")
     assert runner._init() is False and fake.calls == [] and fake.shutdowns == 0
+
+
+def test_an_unreadable_marks_file_is_an_error_not_a_smaller_resume_key(world, tmp_path):
+    """The job's inputs hash the marks file and the latents file it names; if the marks file cannot be read,
+    the job fails in one line naming it, instead of hashing without its latents."""
+    from eraser.batch.job import input_hashes
+    from eraser.errors import EraserError
+
+    shutil.copy(world / "glasses.json", tmp_path / "glasses.json")
+    shutil.copy(world / "glasses.latents.npy", tmp_path / "glasses.latents.npy")
+    manifest = _manifest(tmp_path, "m.toml", FAST + f'\n[[jobs]]\nname = "g"\ngenerator = "{world / "tiny"}"\n'
+                         'labeller = "marks:glasses.json"\n')
+    job = load_manifest(manifest).jobs[0]
+    from eraser.batch.job import run_job
+
+    hashes = input_hashes(job)["labeller"]["sha256"]
+    assert hashes == {"marks": sha256_tree(tmp_path / "glasses.json"), "latents": sha256_tree(tmp_path / "glasses.latents.npy")}
+    (tmp_path / "glasses.json").write_text('{"format": "eraser.marks", ')  # damaged after the manifest was checked
+    with pytest.raises(EraserError, match=r"marks file .*glasses\.json is not valid JSON") as e:
+        input_hashes(job)
+    assert "\n" not in str(e.value)
+    row = run_job(job, tmp_path / "out")  # the job's line in the summary
+    assert row["verdict"] == "error" and "glasses.json is not valid JSON" in row["reason"]
+    assert not (tmp_path / "out" / "g").exists()
