@@ -73,9 +73,9 @@ def test_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = json.loads(_run([str(py), "-c", "import json, eraser, eraser.pretrained as p; "
-                             "print(json.dumps([eraser.__file__, list(p.__path__)]))"], work, env).stdout)
-    assert all(Path(w).is_relative_to(site) for w in [where[0], *where[1]]), where  # the wheel's copy, not the sources
+    where = json.loads(_run([str(py), "-c", "import json, eraser, eraser.pretrained as p, eraser.registry as r; "
+                             "print(json.dumps([eraser.__file__, str(r.pretrained_root()), *p.__path__]))"], work, env).stdout)
+    assert all(Path(w).is_relative_to(site) for w in where), where  # the wheel's copy, not the sources
     shipped = {p.name for p in (ROOT / "pretrained").iterdir() if (p / "config.json").is_file()}
     for name in shipped:  # every shipped file is in the wheel
         for f in (ROOT / "pretrained" / name).iterdir():
