@@ -35,9 +35,8 @@ from eraser.labelling.marks import LABELS, Marks, load_marks, save_marks
 from eraser.labelling.probe import MIN_PER_CLASS, ProbeFit, embed_all, train_probe
 
 #: Inception input size of the notebook's probe. 299 px (the FID protocol, what `eraser probe train`
-#: uses) embeds about one image a second on a busy 2-core CPU, too slow to retrain on every click.
-#: On the same 400 shipped eyeglasses marks (same CPU, same load) the cross-validated AUC was
-#: 0.766 at 75 px, 0.826 at 112, 0.845 at 128 and 0.830 at 299, with 128 px about 4x faster than 299.
+#: uses; 5.7 images/s in benchmarks/results/cpu.json) is slow to retrain on every click; 128 px has
+#: (299/128)² ≈ 5.5 times fewer pixels. No committed measurement compares the probe's AUC at the two sizes.
 DEFAULT_EMBED_SIZE = 128
 
 #: seeds of the notebook's fresh samples start here (marks grids usually use small seeds)
