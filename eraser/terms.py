@@ -44,7 +44,7 @@ DIGIFACE = """## DigiFace-1M, the data at the start of the chain
   scans (Bae, de La Gorce, Baltrušaitis, Hewitt, Chen, Valentin, Cipolla & Shen, "DigiFace-1M: 1 Million
   Digital Face Images for Face Recognition", WACV 2023), https://github.com/microsoft/DigiFace1M.
 - **Terms**: the data set's README says: "The DigiFace-1M dataset can be used for **non-commercial**
-  research, and is licensed under the license found in [LICENSE](LICENSE)."
+  research, and is licensed under the license found in LICENSE" (its LICENSE file, linked there).
 - **The licence text** (https://github.com/microsoft/DigiFace1M/blob/main/LICENSE) could not be read where
   this file was written (no network), so it is not copied here. Other projects cite it as Microsoft's
   Research Use of Data Agreement (R-UDA); that name was not checked against the file. Read it before any
