@@ -19,6 +19,7 @@ The widgets need ``ipywidgets`` (``pip install 'eraser[notebook]'``); ``MarkingS
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -34,9 +35,8 @@ from eraser.labelling.marks import LABELS, Marks, load_marks, save_marks
 from eraser.labelling.probe import MIN_PER_CLASS, ProbeFit, embed_all, train_probe
 
 #: Inception input size of the notebook's probe. 299 px (the FID protocol, what `eraser probe train`
-#: uses) embeds about one image a second on a busy 2-core CPU, too slow to retrain on every click.
-#: On the same 400 shipped eyeglasses marks (same CPU, same load) the cross-validated AUC was
-#: 0.766 at 75 px, 0.826 at 112, 0.845 at 128 and 0.830 at 299, with 128 px about 4x faster than 299.
+#: uses; 5.7 images/s in benchmarks/results/cpu.json) is slow to retrain on every click; 128 px has
+#: (299/128)² ≈ 5.5 times fewer pixels. No committed measurement compares the probe's AUC at the two sizes.
 DEFAULT_EMBED_SIZE = 128
 
 #: seeds of the notebook's fresh samples start here (marks grids usually use small seeds)
@@ -344,8 +344,8 @@ class MarkingBoard:
         self.grid = w.GridBox(layout=w.Layout(grid_template_columns=columns, grid_gap="4px"))
         resumed = f" (carrying on from the {session.resumed} marks already there)" if session.resumed else ""
         self.widget = w.VBox([
-            w.HTML(f"<b>Mark each sample</b>: does it show <b>{session.feature}</b>? "
-                   f"Marks are saved to <code>{session.marks_path}</code> on every click{resumed}."),
+            w.HTML(f"<b>Mark each sample</b>: does it show <b>{html.escape(session.feature)}</b>? "
+                   f"Marks are saved to <code>{html.escape(str(session.marks_path))}</code> on every click{resumed}."),
             w.HBox([self.new_button, self.suggest_button, self.auto_retrain]),
             self.status, self.probe, self.message, self.grid,
         ])
@@ -360,7 +360,7 @@ class MarkingBoard:
             self.message.value = ""
             action()
         except EraserError as e:
-            self.message.value = f'<span style="color:#c62828">{e}</span>'
+            self.message.value = f'<span style="color:#c62828">{html.escape(str(e))}</span>'
 
     def show_rows(self, rows: list[int]) -> None:
         from eraser.images import grid_image
@@ -426,7 +426,7 @@ class MarkingBoard:
         c = self.session.counts()
         shown = [f"#{t.row}" + (f" (probe {self.session.probe_scores[t.row]:.2f})" if t.row in self.session.probe_scores
                                 else "") for t in self.tiles]
-        message = re.sub("<[^>]+>", "", self.message.value)
+        message = html.unescape(re.sub("<[^>]+>", "", self.message.value))
         return (f"{c['yes']} yes, {c['no']} no, {c['unsure']} unsure marks in {self.session.marks_path}; "
                 f"{self.session.probe_status()}; " + (f"{message}; " if message else "")
                 + f"showing {len(shown)} samples: {', '.join(shown[:8])}{' …' if len(shown) > 8 else ''}")
@@ -566,8 +566,6 @@ def outcome_summary(outcome: EraseOutcome) -> dict[str, Any]:
 
 def show_outcome(outcome: EraseOutcome) -> None:
     """Verdict, headline numbers, guard table and the report's before/after grid, inline."""
-    import html
-
     from IPython.display import HTML, Image
 
     colour = "#e6f4ea" if outcome.passed else "#fce8e6"
@@ -595,8 +593,6 @@ def show_outcome(outcome: EraseOutcome) -> None:
 
 def show_checkpoint(outcome: EraseOutcome, original: Generator, n: int = 16, seed: int = 7):
     """Load the saved checkpoint, show fresh samples of it next to the original's; return it (None if not saved)."""
-    import html
-
     from IPython.display import HTML, Image
 
     from eraser.generators import load_generator

@@ -192,6 +192,26 @@ class GuardMonitor:
             ev["kept"] = True
             self.best = ({k: v.detach().clone() for k, v in g_new.module.state_dict().items()}, ev)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The evaluations so far and the kept state: saved with the training state, so a resumed erase
+        keeps the guard history and the kept state of the steps before its interruption."""
+        return {"evals": [dict(e) for e in self.evals], "kept_state": self.best[0] if self.best is not None else {}}
+
+    def load_state_dict(self, state: Any, where: str) -> None:
+        """Continue from ``state_dict()``'s output (read from ``where``), checked field by field."""
+        fields = {"step": int, "ms_ssim": float, "feature_rate": (float, type(None)), "passed": bool, "kept": bool}
+        evals = state.get("evals") if isinstance(state, dict) else None
+        kept_state = state.get("kept_state") if isinstance(state, dict) else None
+        ok = (isinstance(evals, list) and isinstance(kept_state, dict)
+              and all(isinstance(e, dict) and set(e) == set(fields) and all(isinstance(e[k], t) for k, t in fields.items())
+                      for e in evals)
+              and all(isinstance(v, torch.Tensor) for v in kept_state.values()))
+        kept = [e for e in evals if e["kept"]] if ok else []
+        if not ok or len(kept) != (1 if kept_state else 0):
+            raise EraserError(f"{where} holds malformed guard evaluations; remove {Path(where).parent} to start over")
+        self.evals = [dict(e) for e in evals]
+        self.best = (kept_state, next(e for e in self.evals if e["kept"])) if kept_state else None
+
 
 def not_worse(rate: float | None, kept: float | None, n: int, z: float = 2.0) -> bool:
     """Whether a later state's feature rate ``rate`` is not measurably above the kept state's ``kept``,

@@ -7,14 +7,13 @@ link cannot sneak an output into an input. Every refusal is one line (``EraserEr
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from eraser.errors import EraserError
-from eraser.io import check_writable, read_json_object
+from eraser.io import check_writable, read_json
 
 #: (what the user called it, the path it names); a path of None is skipped
 Inputs = Iterable[tuple[str, "str | Path | None"]]
@@ -41,8 +40,13 @@ def labeller_files(spec: str | None) -> dict[str, Path]:
     kind, _, arg = spec.partition(":")
     if kind == "marks":
         files = {"marks": Path(arg)}
-        with contextlib.suppress(EraserError):
-            latents = read_json_object(Path(arg), "marks file").get("latents")
+        if Path(arg).exists():  # a missing file is reported by whoever reads it; one that is not JSON, here
+            from eraser.labelling.marks import FORMAT
+
+            doc = read_json(Path(arg), "marks file")
+            if not isinstance(doc, dict):
+                raise EraserError(f"marks file {arg} is not an eraser marks file (expected \"format\": \"{FORMAT}\")")
+            latents = doc.get("latents")
             if isinstance(latents, str) and latents:
                 files["latents"] = Path(arg).parent / latents
         return files

@@ -33,6 +33,7 @@ from eraser.classifiers import save_classifier
 from eraser.generators import load_generator
 from eraser.io import sha256_file, write_json
 from eraser.registry import notice_text
+from eraser.terms import LICENCE_FILE, provenance_fields, shipped_files
 from eraser.labelling.cnn import CNNLabeller, perturbed_latents, threshold_for_fpr, threshold_for_tpr, train_cnn
 from eraser.labelling.marks import load_marks
 
@@ -121,7 +122,9 @@ def main() -> None:
         "parameters": sum(p.numel() for p in net.parameters()),
         "source": {"marks": f"assets/marks/{marks_path.name}", "marks_sha256": sha256_file(marks_path),
                    "generator": "digiface-dcgan64"},
-        "licence": {"spdx": "MIT", "note": "trained in this repo from its own marks; generator weights MIT (gan-face-generate)"},
+        "licence": {"spdx": "MIT", "note": "trained in this repo from its own marks; generator weights MIT (gan-face-generate)",
+                    "file": LICENCE_FILE},
+        **provenance_fields(name),
         "made_by": "python scripts/train_eyeglasses_classifier.py"
                    + ("" if args.feature == "eyeglasses" else f" --feature {args.feature}"),
         "evaluation": evaluation,
@@ -130,7 +133,7 @@ def main() -> None:
     config = {"kind": "cnn", "feature": args.feature, "init_args": {"widths": list(WIDTHS)}, "threshold": threshold,
               "clean_threshold": clean_threshold, "input": "images [N, 3, 64, 64] in [-1, 1]"}
     save_classifier(args.out, net.state_dict(), config, provenance, overwrite=True,
-                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance)})
+                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance), **shipped_files(name)})
     args.report.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.report, evaluation)
     print(f"held-out AUC {auc:.4f} on {int(test.sum())} marks; threshold {threshold}: {evaluation['heldout_at_threshold']}; "

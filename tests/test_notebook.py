@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("ipywidgets")
-
 from conftest import ChannelMeans, tiny_dcgan
 
 from eraser import notebook as nb
@@ -89,6 +87,25 @@ def test_probe_is_retrained_as_marks_arrive(tmp_path):
     assert len(set(shown[-5:])) > 1  # the number moves as marks arrive
     # the cached embeddings are the embedder's
     assert torch.allclose(session._embeddings([5]), ChannelMeans().embed(gen.generate(session.z[[5]])))
+
+
+def test_board_shows_error_text_and_names_as_text_not_html(tmp_path, monkeypatch):
+    """A message or a name holding markup (a path like ``a<b>&c``) shows as those characters, escaped."""
+    session = nb.MarkingSession(tiny_dcgan(), "<img src=x onerror=alert(1)>", tmp_path / "a<b>&c" / "m.json",
+                                embedder=ChannelMeans())
+    board = nb.MarkingBoard(session, n=4)
+    header = board.widget.children[0].value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in header and "a&lt;b&gt;&amp;c" in header and "<img" not in header
+
+    def broken(n):
+        raise EraserError(f"cannot write {tmp_path / 'a<b>&c' / 'm.json'}: <script>alert(1)</script>")
+
+    monkeypatch.setattr(session, "draw", broken)
+    board.new_button.click()
+    shown = board.message.value
+    assert shown.startswith('<span style="color:#c62828">') and "<script>" not in shown
+    assert "a&lt;b&gt;&amp;c" in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert "<script>alert(1)</script>" in board.summary()  # the plain-text summary reads as the error said
 
 
 def test_suggest_next_shows_unmarked_samples_nearest_the_boundary(tmp_path):
@@ -247,9 +264,9 @@ def _mimes(cell) -> set[str]:
 
 def test_notebook_runs_headless(tmp_path):
     """Execute the notebook in a kernel; a marks file replaces the clicks and the erase is short."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
+    import nbclient
+    import nbformat
+
     doc = nbformat.read(NOTEBOOK, as_version=4)
     limit = 400
     params = {"REPLAY_MARKS": str(SHIPPED_MARKS), "REPLAY_LIMIT": limit, "N_SHOW": 12, "SUGGEST_FROM": 24,

@@ -83,7 +83,9 @@ def finetune(
     training detector, optional). A list of directions (and of detectors) erases several features in one
     fine-tune (``methods.CompositeMethod``). With ``work_dir``, the training state is saved there every
     ``checkpoint_every`` steps and a run finding a state there resumes from it (settings must
-    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks). ``resume_key``
+    match). ``on_step(step, G', record)`` runs after each step (evaluation hooks); when it has
+    ``state_dict()`` / ``load_state_dict(state, where)`` (``pipeline.GuardMonitor``), its state is saved
+    with the training state and restored on resume. ``resume_key``
     (``eraser.resume.resume_key``) is stored with the state, and a state recording other inputs is refused.
     """
     from tqdm.auto import tqdm
@@ -115,6 +117,11 @@ def finetune(
         if not isinstance(method_state, dict) or not all(isinstance(v, Tensor) for v in method_state.values()):
             raise EraserError(f"{state_path} holds a malformed method state; remove {work_dir} to start over")
         method.load_state_dict(method_state)
+        if hasattr(on_step, "load_state_dict"):  # a guard monitor: its evaluations and kept state resume too
+            if "hook_state" not in state:
+                raise EraserError(f"{state_path} holds no guard evaluations (an older eraser wrote it); "
+                                  f"remove {work_dir} to start over")
+            on_step.load_state_dict(state["hook_state"], str(state_path))
         start = resumed = int(state["step"])
         history = list(state["history"])
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc=f"erasing ({settings.method})",
@@ -138,8 +145,10 @@ def finetune(
         if on_step is not None:
             on_step(step + 1, g_new, rec)
         if state_path is not None and settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
-            _save_state(state_path, g_new, opt, step + 1, history, settings, method,
-                        {"scheduler": sched.state_dict()} if sched is not None else {}, resume_key)
+            extra = {"scheduler": sched.state_dict()} if sched is not None else {}
+            if hasattr(on_step, "state_dict"):
+                extra["hook_state"] = on_step.state_dict()
+            _save_state(state_path, g_new, opt, step + 1, history, settings, method, extra, resume_key)
     g_new.module.requires_grad_(False)
     g_new.module.eval()
     return TrainResult(g_new, history, resumed, list(getattr(method, "mine_log", [])))
