@@ -530,7 +530,7 @@ class MarkingBoard:
         self._input("toggle", row, "no" if self.state.get(row) == "yes" else "yes")
 
     def unsure(self, row: int) -> None:
-        """"?", ``u`` or a right-click on a sample: unsure <-> no."""
+        """The "?" under a sample, ``u`` or a right-click on it: unsure <-> no (yes -> unsure)."""
         self._input("unsure", row, "no" if self.state.get(row) == "unsure" else "unsure")
 
     def page_done(self) -> list[int]:
