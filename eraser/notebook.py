@@ -372,7 +372,7 @@ KEYS = {" ": "toggle", "y": "toggle", "x": "toggle", "u": "unsure", "?": "unsure
         "ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "up", "ArrowDown": "down",
         "h": "left", "l": "right", "k": "up", "j": "down"}
 KEY_HELP = ("keys (pointer over the board): <b>space</b> or <b>y</b> yes/no on the sample under the pointer "
-            "(or the dashed one; arrows move it), <b>u</b> unsure, <b>Enter</b> or <b>n</b> page done, "
+            "(or the dashed one; arrow keys move it), <b>u</b> unsure, <b>Enter</b> or <b>n</b> page done, "
             "<b>Backspace</b> or <b>z</b> undo; right-click a sample: unsure")
 
 
@@ -463,9 +463,11 @@ class MarkingBoard:
     line: each page's images are embedded once, in one batch, in a background thread
     (``background=False``: at once), and the probe is refitted after each page done
     (``retrain``), never per click. ``replay`` drives the same handlers from a marks file.
+    ``ncol`` fixes the number of columns (default: as many as the output is wide; the up/down arrow
+    keys need it), ``size`` the thumbnails' width in px.
     """
 
-    def __init__(self, session: MarkingSession, n: int = 48, ncol: int | None = 8, suggest_k: int | None = None,
+    def __init__(self, session: MarkingSession, n: int = 48, ncol: int | None = None, suggest_k: int | None = None,
                  n_candidates: int = 256, retrain: bool = True, size: int = 96, keyboard: bool | None = None,
                  background: bool = True) -> None:
         w = _widgets()
@@ -492,11 +494,13 @@ class MarkingBoard:
         self.message = w.HTML()
         self.auto_retrain = w.Checkbox(value=retrain, description="refit the probe after each page (in the background)",
                                        indent=False, layout=w.Layout(width="auto"))
+        fit = {"width": "auto", "flex": "0 0 auto"}  # never squeezed to "page ..."
         self.done_button = w.Button(description="page done: the rest are no", icon="check", button_style="primary",
-                                    layout=w.Layout(width="auto"))
-        self.undo_button = w.Button(description="undo", icon="undo")
-        self.new_button = w.Button(description="new samples", icon="refresh", tooltip="another page (this one unmarked)")
-        self.suggest_button = w.Button(description="suggest next", icon="lightbulb-o",
+                                    layout=w.Layout(**fit))
+        self.undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(**fit))
+        self.new_button = w.Button(description="new samples", icon="refresh", tooltip="another page (this one unmarked)",
+                                   layout=w.Layout(**fit))
+        self.suggest_button = w.Button(description="suggest next", icon="lightbulb-o", layout=w.Layout(**fit),
                                        tooltip="a page of the samples the probe is least sure of")
         self.done_button.on_click(lambda _b: self._guard(self.page_done))
         self.undo_button.on_click(lambda _b: self._guard(self.undo))
@@ -512,7 +516,8 @@ class MarkingBoard:
                    "<b>yes</b> (again: back to no), <b>?</b> under it for <b>unsure</b>; everything not marked is "
                    f"<b>no</b> when you press <b>page done</b>, which saves <code>{html.escape(str(session.marks_path))}"
                    f"</code>.{resumed}{keys}"),
-            w.HBox([self.done_button, self.undo_button, self.new_button, self.suggest_button, self.auto_retrain]),
+            w.HBox([self.done_button, self.undo_button, self.new_button, self.suggest_button, self.auto_retrain],
+                   layout=w.Layout(flex_flow="row wrap")),
             self.status, self.probe, self.message, self.grid,
         ])
         self.events: list[Any] = []  # the ipyevents watchers (keyboard on the board, pointer on each tile)
@@ -575,8 +580,8 @@ class MarkingBoard:
             self.page_done()
         elif action == "undo":
             self.undo()
-        elif action in ("left", "right", "up", "down") and self.page:
-            step = {"left": -1, "right": 1, "up": -(self.ncol or 1), "down": self.ncol or 1}[action]
+        elif action in ("left", "right") or (action in ("up", "down") and self.ncol):
+            step = {"left": -1, "right": 1, "up": -(self.ncol or 0), "down": self.ncol or 0}[action]
             self.point(min(max(self.cursor + step, 0), len(self.page) - 1))
 
     def point(self, index: int) -> None:

@@ -52,7 +52,7 @@ TILES_JS = """JSON.stringify([...document.querySelectorAll('.jp-OutputArea-outpu
 #: what lies on top at a point (the element a click there reaches)
 TOP_JS = "(() => {const e = document.elementFromPoint(%f, %f); return e ? e.tagName + '.' + e.className : null})()"
 #: the "?" buttons and the page done button
-UNSURE_JS = """JSON.stringify([...document.querySelectorAll('.jp-OutputArea-output button')].filter(b => b.textContent.trim() === '?')
+UNSURE_JS = """JSON.stringify([...document.querySelectorAll('.jp-OutputArea-output button[title="unsure"]')]
   .map(b => {const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];}))"""
 KEYS = {" ": ("Space", 32, " "), "u": ("KeyU", 85, "u"), "Enter": ("Enter", 13, "\r"), "Backspace": ("Backspace", 8, "")}
 
@@ -96,7 +96,8 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="eraser-marking-"))
     work.mkdir(parents=True, exist_ok=True)
     (work / "marks.json").unlink(missing_ok=True)
-    doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP)])
+    doc = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}})
     nbformat.write(doc, work / "board.ipynb")
     lab, port = start_lab(work)
     browser = DevTools(work / "chromium-profile", 1100, 1150)
@@ -125,6 +126,7 @@ def main() -> None:
         mouse(browser, *tiles[7], button="right")  # right-click tile 7: unsure
         unsure = json.loads(browser.js(UNSURE_JS))
         mouse(browser, *unsure[9])  # "?" under tile 9: unsure
+        browser.call("Input.dispatchMouseEvent", type="mouseMoved", x=5, y=600)  # off the board
         time.sleep(3)
         png = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
         args.out.parent.mkdir(parents=True, exist_ok=True)
