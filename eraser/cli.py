@@ -159,16 +159,17 @@ def sample(**kw) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def models(as_json: bool) -> None:
-    """List the shipped models with their sizes and sources."""
+    """List the shipped models with their sizes, sources, licences and the terms of their training data."""
     from eraser.registry import list_models
 
     rows = list_models()
     if as_json:
         click.echo(json.dumps([{**m.__dict__, "path": str(m.path)} for m in rows], indent=2))
         return
-    header = ("name", "role", "parameters", "size", "source", "licence")
+    header = ("name", "role", "parameters", "size", "source", "licence", "training data terms")
     table = [header] + [
-        (m.name, m.role, f"{m.parameters:,}" if m.parameters else "-", f"{m.size_bytes / 1e6:.1f} MB", m.source, m.licence)
+        (m.name, m.role, f"{m.parameters:,}" if m.parameters else "-", f"{m.size_bytes / 1e6:.1f} MB", m.source, m.licence,
+         m.data_terms or "-")
         for m in rows
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]

@@ -4,12 +4,14 @@ Everything the notebook does is a call into this module, and everything this mod
 call into the rest of eraser:
 
 * ``GeneratorPicker``: a shipped model or a local path, loaded with ``load_generator``;
-* ``MarkingSession`` (no widgets): the samples shown so far, a person's marks on them, saved on
-  every change with ``save_marks`` (the marks file ``eraser erase --labeller marks:PATH`` reads),
-  and a probe (``train_probe`` on embeddings, cached per sample) retrained as marks arrive, with its
+* ``MarkingSession`` (no widgets): the samples shown so far, a person's marks on them, saved with
+  ``save_marks`` (the marks file ``eraser erase --labeller marks:PATH`` reads), and a probe
+  (``train_probe`` on embeddings, computed once per sample, a batch at a time) with its
   cross-validated AUC; "suggest next" is ``labelling.workflow.suggest`` (uncertainty sampling);
-* ``MarkingBoard``: a grid of samples with yes / no / unsure buttons per sample, driving a session;
-  ``replay`` feeds a marks file through the same click handler (headless runs, tests);
+* ``MarkingBoard``: a page of 48 samples where a click on a sample toggles "yes", "?" (or ``u``)
+  marks "unsure", "page done" marks the rest "no", saves and shows the next page, and undo takes
+  back any input; keys with ``ipyevents``; embedding and probe refits run in a background thread,
+  never per click; ``replay`` feeds a marks file through the same input handlers (headless runs, tests);
 * ``ErasePanel``: the erase settings; ``run()`` calls ``pipeline.run_erase`` (its tqdm bar shows as a
   live progress bar in a notebook, its log messages in the cell's output) and keeps the returned
   ``EraseResult``; ``show_outcome`` puts its guard table and the report's before/after grid inline.
@@ -19,11 +21,14 @@ The widgets need ``ipywidgets`` (``pip install 'eraser[notebook]'``); ``MarkingS
 
 from __future__ import annotations
 
+import html
 import io
 import sys
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +43,9 @@ from eraser.labelling.probe import MIN_PER_CLASS, ProbeFit, embed_all, train_pro
 from eraser.results import EraseMetrics, EraseResult
 
 #: Inception input size of the notebook's probe. 299 px (the FID protocol, what `eraser probe train`
-#: uses) embeds about one image a second on a busy 2-core CPU, too slow to retrain on every click.
-#: On the same 400 shipped eyeglasses marks (same CPU, same load) the cross-validated AUC was
-#: 0.766 at 75 px, 0.826 at 112, 0.845 at 128 and 0.830 at 299, with 128 px about 4x faster than 299.
+#: uses; 5.7 images/s in benchmarks/results/cpu.json) is slow to embed a page of 48 every minute on
+#: a 2-core CPU; 128 px has (299/128)² ≈ 5.5 times fewer pixels. No committed measurement compares the
+#: probe's AUC at the two sizes.
 DEFAULT_EMBED_SIZE = 128
 
 #: seeds of the notebook's fresh samples start here (marks grids usually use small seeds)
@@ -53,7 +58,6 @@ GUARD_CSS = (".eraser-guards table td, .eraser-guards table th {text-align: left
              ".eraser-guards table tr.skip td {background: #f1f3f4 !important}")
 
 LABEL_COLOURS = {"yes": "#2e7d32", "no": "#c62828", "unsure": "#f9a825", None: "#dddddd"}
-BUTTON_STYLES = {"yes": "success", "no": "danger", "unsure": "warning"}
 
 
 def _widgets():
@@ -135,9 +139,11 @@ class MarkingSession:
 
     Rows of ``z`` are every sample shown so far (duplicates are merged). Only marked rows are saved,
     in the order they were first marked, to ``marks_path`` (``save_marks``: the CLI's format, with its
-    latents beside it). A marks file already at ``marks_path`` is loaded first (``resume``), so a
-    restarted notebook carries on rather than overwriting it. Embeddings for the probe are computed
-    once per marked sample and cached.
+    latents beside it, written atomically) when ``save()`` is called: ``MarkingBoard`` saves at every
+    "page done" and every undo of one. A marks file already at ``marks_path`` is loaded first
+    (``resume``), so a restarted notebook carries on rather than overwriting it. Embeddings for the
+    probe are computed once per sample, a batch at a time (``embed``), and cached; ``embed`` and
+    ``retrain`` may run in a background thread while marks arrive.
     """
 
     def __init__(self, generator: Generator, feature: str, marks_path: str | Path, embedder=None,
@@ -154,8 +160,10 @@ class MarkingSession:
         self.fit: ProbeFit | None = None
         self._rows: dict[bytes, int] = {}
         self._emb: dict[int, Tensor] = {}
+        self._lock = threading.RLock()  # the embedding cache and the probe, shared with a background thread
         self._draws = 0
         self.last_seed: int | None = None  # seed of the latest fresh page or suggestion candidates
+        self.suggest_seed: int | None = None  # seed of the latest suggestion candidates
         self.resumed = 0
         if resume and self.marks_path.is_file():
             previous = load_marks(self.marks_path)
@@ -200,7 +208,7 @@ class MarkingSession:
 
     # marks
     def mark(self, row: int, label: str | None, save: bool = True) -> None:
-        """Set (or with ``None`` clear) the label of ``row``, then save the marks file."""
+        """Set (or with ``None`` clear) the label of ``row``; with ``save``, save the marks file."""
         if not 0 <= row < len(self.z):
             raise EraserError(f"no sample {row}; the session has rows 0..{len(self.z) - 1}")
         if label is None:
@@ -221,10 +229,17 @@ class MarkingSession:
         return {lab: labels.count(lab) for lab in LABELS}
 
     def save(self) -> Path | None:
-        """Write the marks file (nothing while no sample is marked)."""
+        """Write the marks file (atomically). With no sample marked, nothing is written, and a marks
+        file this session wrote earlier is removed (its marks were all undone)."""
         if not self.labels:
+            if getattr(self, "_wrote", False):
+                for p in (self.marks_path, self.marks_path.with_name(self.marks_path.name.removesuffix(".json")
+                                                                     + ".latents.npy")):
+                    p.unlink(missing_ok=True)
+                self._wrote = False
             return None
         self.marks_path.parent.mkdir(parents=True, exist_ok=True)
+        self._wrote = True
         return save_marks(self.marks_path, self.marks(), extra={"made_with": "eraser.notebook"})
 
     def load(self, marks: Marks | str | Path, limit: int | None = None) -> list[int]:
@@ -240,12 +255,21 @@ class MarkingSession:
         return rows
 
     # probe
+    def embed(self, rows: list[int], images: Tensor | None = None) -> int:
+        """Embed the ``rows`` not embedded yet, in one batch (``images``: their images, if already
+        made); return how many were embedded."""
+        with self._lock:
+            missing = [i for i, r in enumerate(rows) if r not in self._emb]
+            if missing:
+                x = self.images([rows[i] for i in missing]) if images is None else images[missing]
+                for i, e in zip(missing, embed_all(self.embedder, x)):
+                    self._emb[rows[i]] = e
+            return len(missing)
+
     def _embeddings(self, rows: list[int]) -> Tensor:
-        missing = [r for r in rows if r not in self._emb]
-        if missing:
-            for r, e in zip(missing, embed_all(self.embedder, self.images(missing))):
-                self._emb[r] = e
-        return torch.stack([self._emb[r] for r in rows])
+        with self._lock:
+            self.embed(rows)
+            return torch.stack([self._emb[r] for r in rows])
 
     def can_train(self) -> bool:
         c = self.counts()
@@ -253,12 +277,15 @@ class MarkingSession:
 
     def retrain(self) -> ProbeFit | None:
         """Refit the probe on the yes/no marks (None until each has ``MIN_PER_CLASS``)."""
-        if not self.can_train():
+        labels = self.labels.copy()  # marks may arrive meanwhile (a background refit)
+        yes = sum(lab == "yes" for lab in labels.values())
+        if yes < MIN_PER_CLASS or sum(lab == "no" for lab in labels.values()) < MIN_PER_CLASS:
             self.fit = None
             return None
-        rows = [r for r, lab in self.labels.items() if lab != "unsure"]
-        y = torch.tensor([1.0 if self.labels[r] == "yes" else 0.0 for r in rows])
-        self.fit = train_probe(self._embeddings(rows).numpy(), y.numpy(), C=self.C, seed=self.seed)
+        rows = [r for r, lab in labels.items() if lab != "unsure"]
+        y = torch.tensor([1.0 if labels[r] == "yes" else 0.0 for r in rows])
+        with self._lock:
+            self.fit = train_probe(self._embeddings(rows).numpy(), y.numpy(), C=self.C, seed=self.seed)
         return self.fit
 
     def probe_status(self) -> str:
@@ -279,8 +306,10 @@ class MarkingSession:
             raise EraserError(self.probe_status().replace("probe: needs", "suggestions need a probe, which needs")
                               + "; mark more samples first")
         # ranked by uncertainty; enough extra that candidates already marked can be dropped
-        z, scores, _ = suggest(self.generator, self.marks(), self.embedder, n_candidates, self._next_seed(),
-                               min(n_candidates, k + len(self.labels)), C=self.C, fit=self.fit)
+        with self._lock:
+            self.suggest_seed = self._next_seed()
+            z, scores, _ = suggest(self.generator, self.marks(), self.embedder, n_candidates, self.suggest_seed,
+                                   min(n_candidates, k + len(self.labels)), C=self.C, fit=self.fit)
         rows, kept = [], []
         for row, s in zip(self.add(z), scores.tolist()):
             if row not in self.labels and len(rows) < k:
@@ -296,150 +325,532 @@ class MarkingSession:
         return self.last_seed
 
 
+class Background:
+    """One worker thread that runs the board's slow work (embedding a page, refitting the probe) in
+    order, so that no click waits for it. With ``threaded=False`` each job runs at once in the caller
+    (tests, scripts). ``timings`` holds each job's kind, rows (a job that returns an int: that many)
+    and seconds; a job's error is kept in
+    ``errors`` (and shown on the board), never lost in the thread."""
+
+    def __init__(self, threaded: bool = True) -> None:
+        self.threaded = threaded
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="eraser-marking") if threaded else None
+        self.timings: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def submit(self, kind: str, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+               rows: int = 0) -> None:
+        def job():
+            t0 = time.perf_counter()
+            try:
+                result = fn()
+            except Exception as e:  # noqa: BLE001 - reported on the board
+                self.errors.append(f"{kind}: {e}")
+                result = e
+            self.timings.append({"job": kind, "rows": result if isinstance(result, int) else rows,
+                                 "seconds": time.perf_counter() - t0})
+            if on_done is not None:
+                on_done(result)
+
+        if self._pool is None:
+            job()
+        else:
+            self._pool.submit(job)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Return once every job submitted so far has finished."""
+        if self._pool is not None:
+            self._pool.submit(lambda: None).result(timeout)
+
+
 # -- marking (widgets) --------------------------------------------------------------------------
+
+#: what each state looks like on a tile: overlay tint and text
+TILE_TINT = {"yes": "rgba(46, 125, 50, 0.35)", "unsure": "rgba(249, 168, 37, 0.45)", "no": "transparent"}
+TILE_TEXT = {"yes": "yes", "unsure": "?", "no": ""}
+
+#: the board's keys (ipyevents, while the pointer is over the board): key -> action
+KEYS = {" ": "toggle", "y": "toggle", "x": "toggle", "u": "unsure", "?": "unsure",
+        "Enter": "page done", "n": "page done", "Backspace": "undo", "z": "undo",
+        "ArrowLeft": "left", "ArrowRight": "right", "ArrowUp": "up", "ArrowDown": "down",
+        "h": "left", "l": "right", "k": "up", "j": "down"}
+KEY_HELP = ("keys (pointer over the board): <b>space</b> or <b>y</b> yes/no on the sample under the pointer "
+            "(or the dashed one; arrow keys move it), <b>u</b> unsure, <b>Enter</b> or <b>n</b> page done, "
+            "<b>Backspace</b> or <b>z</b> undo; right-click a sample: unsure")
+
+
+def has_ipyevents() -> bool:
+    """Whether ``ipyevents`` (keyboard and right-click on the board) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipyevents") is not None
 
 
 class Tile:
-    """One sample: its image and yes / no / unsure buttons."""
+    """One sample: its image under a transparent button (a click anywhere on it toggles "yes"), and a
+    small "?" button under it for "unsure". Tiles are reused page after page (``row`` changes)."""
 
-    def __init__(self, row: int, png: bytes, on_click: Callable[[int, str], None], caption: str = "",
-                 label: str | None = None) -> None:
+    def __init__(self, index: int, on_toggle: Callable[[int], None], on_unsure: Callable[[int], None],
+                 size: int = 96) -> None:
         w = _widgets()
-        self.row = row
-        self.image = w.Image(value=png, format="png", layout=w.Layout(width="128px", height="128px"))
-        self.buttons = {lab: w.Button(description=lab, layout=w.Layout(width="52px", padding="0", margin="1px"),
-                                      tooltip=f"sample {row}: {lab}") for lab in LABELS}
-        for lab, b in self.buttons.items():
-            b.on_click(lambda _b, lab=lab: on_click(self.row, lab))
-        self.caption = w.HTML(f"<small>#{row}{caption}</small>")
-        self.widget = w.VBox([self.image, w.HBox(list(self.buttons.values())), self.caption],
-                             layout=w.Layout(border="3px solid #dddddd", padding="2px", align_items="center"))
-        self.show(label)
+        self.index = index
+        self.row: int | None = None
+        cell = "1 / 1 / 2 / 2"  # image and button in the same grid cell: the button lies over the image
+        self.image = w.Image(format="png", layout=w.Layout(width=f"{size}px", height=f"{size}px", grid_area=cell))
+        self.button = w.Button(description="", tooltip="click: yes / no",
+                               layout=w.Layout(width=f"{size}px", height=f"{size}px", grid_area=cell,
+                                               margin="0", padding="0"))
+        self.button.style.button_color = TILE_TINT["no"]
+        self.button.style.font_weight = "bold"
+        self.button.style.font_size = "18px"
+        self.button.style.text_color = "white"
+        self.unsure_button = w.Button(description="?", tooltip="unsure",
+                                      layout=w.Layout(width="26px", height="18px", padding="0", margin="0"))
+        self.caption = w.HTML()
+        self.button.on_click(lambda _b: self.row is not None and on_toggle(self.row))
+        self.unsure_button.on_click(lambda _b: self.row is not None and on_unsure(self.row))
+        face = w.GridBox([self.image, self.button],
+                         layout=w.Layout(grid_template_columns=f"{size}px", grid_template_rows=f"{size}px"))
+        foot = w.HBox([self.caption, self.unsure_button],
+                      layout=w.Layout(justify_content="space-between", width=f"{size}px", height="20px"))
+        self.widget = w.VBox([face, foot], layout=w.Layout(border="3px solid #dddddd", padding="1px",
+                                                          align_items="center"))
+        self.state: str | None = None
 
-    def show(self, label: str | None) -> None:
-        self.widget.layout.border = f"3px solid {LABEL_COLOURS[label]}"
-        for lab, b in self.buttons.items():
-            b.button_style = BUTTON_STYLES[lab] if lab == label else ""
+    def set_sample(self, row: int | None, png: bytes | None, caption: str = "") -> None:
+        self.row = row
+        if png is not None:
+            self.image.value = png
+        self.caption.value = f"<small>#{row}{caption}</small>" if row is not None else ""
+        self.widget.layout.display = "none" if row is None else None
+
+    def show(self, state: str, marked: str | None = None, cursor: bool = False) -> None:
+        """Draw ``state`` (yes / no / unsure on this page); ``marked``: the saved label, which colours a
+        "no" (a saved no is red, a no that page done will save is grey); ``cursor``: dashed border."""
+        self.state = state
+        colour = LABEL_COLOURS[state if state != "no" or marked == "no" else None]
+        if cursor and state == "no" and marked != "no":
+            colour = "#1565c0"
+        self.widget.layout.border = f"3px {'dashed' if cursor else 'solid'} {colour}"
+        self.button.style.button_color = TILE_TINT[state]
+        self.button.description = TILE_TEXT[state]
+
+
+@dataclass
+class _Step:
+    """What undo restores: the page, its states and the cursor before an input, and for a page done
+    the saved labels it replaced (None: not marked) and whether the page it drew goes back in the queue."""
+
+    kind: str
+    page: list[int]
+    states: dict[int, str]
+    cursor: int
+    replaced: dict[int, str | None] | None = None
+    requeue: bool = False
 
 
 class MarkingBoard:
-    """A grid of samples to mark, with "new samples" and "suggest next" buttons and the probe's AUC.
+    """A page of ``n`` samples (48 by default) that a person marks at the pace of Moon et al.'s study.
 
-    Every click saves the marks file; with ``retrain`` on, the probe is refitted too.
+    * a click on a sample toggles "yes" (every sample starts as "no"); "?" under it (or ``u``, or a
+      right-click) marks it "unsure";
+    * **page done** marks the rest of the page "no", saves the marks file, refits the probe in the
+      background, and shows the next page (fresh samples, or pages queued by ``replay``);
+    * **undo** takes back the last input, a page done included (its marks leave the file, its page
+      comes back as it was);
+    * keys (with ``ipyevents`` installed; ``keyboard``): see ``KEY_HELP``;
+    * **new samples** and **suggest next** (the probe's least sure samples) replace an unmarked page.
+
+    Marks are saved at each page done (and each undo of one), atomically, in the CLI's marks format;
+    a kernel that dies loses at most the current page. A click changes only its tile and the status
+    line: each page's images are embedded once, in one batch, in a background thread
+    (``background=False``: at once), and the probe is refitted after each page done
+    (``retrain``), never per click. ``replay`` drives the same handlers from a marks file.
+    ``ncol`` fixes the number of columns (default: as many as the output is wide; the up/down arrow
+    keys need it), ``size`` the thumbnails' width in px.
     """
 
-    def __init__(self, session: MarkingSession, n: int = 24, ncol: int | None = None, suggest_k: int | None = None,
-                 n_candidates: int = 256, retrain: bool = True) -> None:
+    def __init__(self, session: MarkingSession, n: int = 48, ncol: int | None = None, suggest_k: int | None = None,
+                 n_candidates: int = 256, retrain: bool = True, size: int = 96, keyboard: bool | None = None,
+                 background: bool = True) -> None:
         w = _widgets()
         self.session, self.n, self.ncol = session, n, ncol
         self.suggest_k = suggest_k or n
         self.n_candidates = n_candidates
-        self.tiles: list[Tile] = []
+        self.size = size
+        self.keyboard = has_ipyevents() if keyboard is None else keyboard
+        if self.keyboard and not has_ipyevents():
+            raise EraserError("the board's keys need ipyevents: pip install ipyevents (or 'eraser[notebook]')")
+        self.background = Background(threaded=background)
+        self.page: list[int] = []  # rows shown, in order
+        self.state: dict[int, str] = {}  # row -> yes / no / unsure on this page (saved at page done)
+        self.cursor = 0  # the tile the keys act on
+        self.queue: list[list[int]] = []  # pages to show before drawing fresh samples
+        self.history: list[_Step] = []
+        self._png: dict[int, bytes] = {}  # thumbnails of this page, the one before and the next
+        self._png_lock = threading.Lock()
+        self._preparing: set[int] = set()
+        self._drawn: list[int] | None = None  # the fresh page that page done shows next (drawn ahead)
+        self._retrain_pending = False
         self.status = w.HTML()
         self.probe = w.HTML()
         self.message = w.HTML()
-        self.auto_retrain = w.Checkbox(value=retrain, description="retrain the probe on every mark", indent=False)
-        self.new_button = w.Button(description="new samples", icon="refresh")
-        self.suggest_button = w.Button(description="suggest next", icon="lightbulb-o",
-                                       tooltip="samples the probe is least sure of")
+        self.auto_retrain = w.Checkbox(value=retrain, description="refit the probe after each page (in the background)",
+                                       indent=False, layout=w.Layout(width="auto"))
+        fit = {"width": "auto", "flex": "0 0 auto"}  # never squeezed to "page ..."
+        self.done_button = w.Button(description="page done: the rest are no", icon="check", button_style="primary",
+                                    layout=w.Layout(**fit))
+        self.undo_button = w.Button(description="undo", icon="undo", layout=w.Layout(**fit))
+        self.new_button = w.Button(description="new samples", icon="refresh", tooltip="another page (this one unmarked)",
+                                   layout=w.Layout(**fit))
+        self.suggest_button = w.Button(description="suggest next", icon="lightbulb-o", layout=w.Layout(**fit),
+                                       tooltip="a page of the samples the probe is least sure of")
+        self.done_button.on_click(lambda _b: self._guard(self.page_done))
+        self.undo_button.on_click(lambda _b: self._guard(self.undo))
         self.new_button.on_click(lambda _b: self._guard(self.new_samples))
         self.suggest_button.on_click(lambda _b: self._guard(self.suggest_next))
-        columns = f"repeat({ncol}, 176px)" if ncol else "repeat(auto-fill, 176px)"  # default: as many as fit
-        self.grid = w.GridBox(layout=w.Layout(grid_template_columns=columns, grid_gap="4px"))
-        resumed = f" (carrying on from the {session.resumed} marks already there)" if session.resumed else ""
+        self.tiles = [Tile(i, self._on_toggle, self._on_unsure, size) for i in range(n)]
+        columns = f"repeat({ncol}, {size + 8}px)" if ncol else f"repeat(auto-fill, {size + 8}px)"
+        self.grid = w.GridBox([], layout=w.Layout(grid_template_columns=columns, grid_gap="3px"))
+        resumed = f" Carrying on from the {session.resumed} marks already there." if session.resumed else ""
+        keys = f"<br><small>{KEY_HELP}</small>" if self.keyboard else ""
         self.widget = w.VBox([
-            w.HTML(f"<b>Mark each sample</b>: does it show <b>{session.feature}</b>? "
-                   f"Marks are saved to <code>{session.marks_path}</code> on every click{resumed}."),
-            w.HBox([self.new_button, self.suggest_button, self.auto_retrain]),
+            w.HTML(f"<b>Mark the samples that show <i>{html.escape(session.feature)}</i></b>: click a sample for "
+                   "<b>yes</b> (again: back to no), <b>?</b> under it for <b>unsure</b>; everything not marked is "
+                   f"<b>no</b> when you press <b>page done</b>, which saves <code>{html.escape(str(session.marks_path))}"
+                   f"</code>.{resumed}{keys}"),
+            w.HBox([self.done_button, self.undo_button, self.new_button, self.suggest_button, self.auto_retrain],
+                   layout=w.Layout(flex_flow="row wrap")),
             self.status, self.probe, self.message, self.grid,
         ])
+        self.events: list[Any] = []  # the ipyevents watchers (keyboard on the board, pointer on each tile)
+        if self.keyboard:
+            self._watch_events()
         self._update_status()
 
     def _ipython_display_(self) -> None:
         _display(self.widget)
 
-    def _guard(self, action: Callable[[], Any]) -> None:
-        """Run a button's action; a user error shows as one line instead of a traceback."""
-        try:
-            self.message.value = ""
-            action()
-        except EraserError as e:
-            self.message.value = f'<span style="color:#c62828">{e}</span>'
+    # -- inputs (each returns quickly: nothing here embeds, fits or waits) --------------------------
 
-    def show_rows(self, rows: list[int]) -> None:
-        from eraser.images import grid_image
+    def toggle(self, row: int) -> None:
+        """A click on a sample: yes <-> no (unsure -> yes)."""
+        self._input("toggle", row, "no" if self.state.get(row) == "yes" else "yes")
 
-        x = self.session.images(rows)
-        self.tiles = []
-        for row, img in zip(rows, x):
-            score = self.session.probe_scores.get(row)
-            caption = "" if score is None else f" · probe {score:.2f}"
-            png = png_bytes(grid_image(img[None], nrow=1, padding=0, scale=2))
-            self.tiles.append(Tile(row, png, self.click, caption, self.session.labels.get(row)))
-        self.grid.children = [t.widget for t in self.tiles]
+    def unsure(self, row: int) -> None:
+        """The "?" under a sample, ``u`` or a right-click on it: unsure <-> no (yes -> unsure)."""
+        self._input("unsure", row, "no" if self.state.get(row) == "unsure" else "unsure")
+
+    def page_done(self) -> list[int]:
+        """Save the page (its unmarked samples as "no"), refit the probe in the background, and show
+        the next page; return its rows."""
+        self._commit(advance=True)
+        return self.page
+
+    def undo(self) -> None:
+        """Take back the last input: a toggle, an unsure, a page done or a new page."""
+        if not self.history:
+            self.message.value = "nothing to undo"
+            return
+        step = self.history.pop()
+        if step.replaced is not None:
+            for row, label in step.replaced.items():
+                self.session.mark(row, label, save=False)
+            self.session.save()
+            self._schedule_retrain()
+        if step.page != self.page:
+            if step.requeue and self.page:
+                self.queue.insert(0, self.page)
+            self._show(step.page, step.states, step.cursor)
+        else:
+            self.state = dict(step.states)
+            self.cursor = step.cursor
+            self._draw_tiles()
+        self.message.value = f"undid: {step.kind}"
+        self._update_status()
+
+    def key(self, event: dict[str, Any]) -> None:
+        """A key pressed over the board (an ipyevents ``keydown``): see ``KEYS``."""
+        action = KEYS.get(event.get("key", ""))
+        if action is None or event.get("altKey"):
+            return
+        row = self.page[self.cursor] if 0 <= self.cursor < len(self.page) else None
+        if action == "toggle" and row is not None:
+            self.toggle(row)
+        elif action == "unsure" and row is not None:
+            self.unsure(row)
+        elif action == "page done":
+            self.page_done()
+        elif action == "undo":
+            self.undo()
+        elif action in ("left", "right") or (action in ("up", "down") and self.ncol):
+            step = {"left": -1, "right": 1, "up": -(self.ncol or 0), "down": self.ncol or 0}[action]
+            self.point(min(max(self.cursor + step, 0), len(self.page) - 1))
+
+    def point(self, index: int) -> None:
+        """Move the keys' cursor to tile ``index`` (the pointer entered it, or an arrow key)."""
+        if index == self.cursor or not 0 <= index < len(self.page):
+            return
+        old, self.cursor = self.cursor, index
+        for i in (old, index):
+            if i < len(self.page):
+                self._draw_tile(i)
 
     def new_samples(self) -> list[int]:
-        rows = self.session.draw(self.n)
-        self.show_rows(rows)
-        return rows
+        """Show a page of fresh samples in place of this one (which must have no unsaved marks)."""
+        self._require_saved("new samples")
+        self._switch(self._take_next())
+        return self.page
 
     def suggest_next(self) -> list[int]:
+        """Show the samples the probe is least sure of in place of this page (after any background refit)."""
+        self._require_saved("suggest next")
+        self.background.wait()
+        if self.session.fit is None or self._retrain_pending:
+            self.session.retrain()
         rows = self.session.suggest(self.suggest_k, self.n_candidates)
-        self.show_rows(rows)
+        self._switch(rows)
         self._update_status()
         return rows
 
-    def click(self, row: int, label: str) -> None:
-        """What a tile's button does: mark ``row``, save the marks file, retrain the probe, refresh."""
-        self._apply(row, label)
-        self._finish(save=True)
-
-    def _apply(self, row: int, label: str) -> None:
-        self.session.mark(row, label, save=False)
-        for t in self.tiles:
-            if t.row == row:
-                t.show(label)
-
-    def _finish(self, save: bool) -> None:
-        if save:
-            self.session.save()
-        if self.auto_retrain.value:
-            self._guard(self.session.retrain)
-        self._update_status()
-
-    def replay(self, marks: Marks | str | Path, limit: int | None = None, show: bool = True) -> list[int]:
-        """Feed marks (a file or ``Marks``, the first ``limit``) through the click handler, as if each
-        sample had been shown and clicked; the file is saved and the probe retrained once at the end.
-        With ``show``, the grid shows the first of them with their marks."""
+    def replay(self, marks: Marks | str | Path, limit: int | None = None) -> list[int]:
+        """A scripted person: show a marks file's samples (the first ``limit``) in pages of ``n`` and mark
+        them through the input handlers: a click on each "yes", "unsure" on each unsure, then page
+        done. The board stays on the last page; return the rows."""
         if not isinstance(marks, Marks):
             marks = load_marks(marks)
         if limit is not None:
             marks = marks.subset(range(min(limit, len(marks))))
+        self._require_saved("replay")
         rows = self.session.add(marks.z)
-        if show:
-            self.show_rows(rows[: self.n])
-        for row, label in zip(rows, marks.labels):
-            self._apply(row, label)
-        self._finish(save=True)
+        want = dict(zip(rows, marks.labels))
+        pages = [list(dict.fromkeys(rows[i : i + self.n])) for i in range(0, len(rows), self.n)]
+        self.queue[:0] = pages
+        self._switch(self._take_next(), record=False)
+        for k in range(len(pages)):
+            for row in self.page:
+                for label in scripted_inputs(self.state[row], want[row]):
+                    (self.toggle if label == "toggle" else self.unsure)(row)
+            self._commit(advance=k < len(pages) - 1)
         return rows
 
+    # -- what the inputs do --------------------------------------------------------------------------
+
+    def _on_toggle(self, row: int) -> None:
+        self._guard(lambda: self.toggle(row))
+
+    def _on_unsure(self, row: int) -> None:
+        self._guard(lambda: self.unsure(row))
+
+    def _guard(self, action: Callable[[], Any]) -> None:
+        """Run an input; a user error shows as one line instead of a traceback."""
+        try:
+            if self.message.value:
+                self.message.value = ""
+            action()
+        except EraserError as e:
+            self.message.value = f'<span style="color:#c62828">{html.escape(str(e))}</span>'
+
+    def _input(self, kind: str, row: int, state: str) -> None:
+        if row not in self.state:
+            raise EraserError(f"sample #{row} is not on this page")
+        self.history.append(_Step(kind, self.page, dict(self.state), self.cursor))
+        self.state[row] = state
+        self._draw_tile(self.page.index(row))
+        self._update_status()
+
+    def _commit(self, advance: bool) -> None:
+        """Page done: save the page's states as marks, refit in the background, then (``advance``) show
+        the next page."""
+        step = _Step("page done", self.page, dict(self.state), self.cursor,
+                     replaced={r: self.session.labels.get(r) for r in self.page}, requeue=True)
+        for row in self.page:
+            self.session.mark(row, self.state[row], save=False)
+        self.session.save()
+        self._schedule_retrain()
+        if advance:
+            self._show(self._take_next())
+        else:
+            self._draw_tiles()
+        self.history.append(step)
+        self._update_status()
+
+    def _switch(self, rows: list[int], record: bool = True) -> None:
+        if record and self.page:
+            self.history.append(_Step("new page", self.page, dict(self.state), self.cursor))
+        self._show(rows)
+
+    def _require_saved(self, what: str) -> None:
+        changed = sum(self.state[r] != self.session.labels.get(r, "no") for r in self.page)
+        if changed:
+            raise EraserError(f"this page has {changed} mark{'s' * (changed > 1)} not saved yet: press page done "
+                              f"(the rest become no) or undo {'them' if changed > 1 else 'it'} before {what}")
+
+    def _upcoming(self) -> list[int]:
+        """The rows page done will show next: a queued page, else fresh samples (drawn once, ahead)."""
+        while self.queue and not self.queue[0]:
+            self.queue.pop(0)
+        if self.queue:
+            return self.queue[0][: self.n]
+        if self._drawn is None:
+            self._drawn = self.session.draw(self.n)
+        return self._drawn
+
+    def _take_next(self) -> list[int]:
+        rows = self._upcoming()
+        if self.queue:
+            self.queue.pop(0)
+        else:
+            self._drawn = None
+        return rows
+
+    def _show(self, rows: list[int], states: dict[int, str] | None = None, cursor: int = 0) -> None:
+        """Put ``rows`` on the tiles, then prepare the next page in the background. Thumbnails not
+        prepared yet (the first page, suggestions, a busy worker) are made here, in one batch."""
+        rows = rows[: self.n]
+        missing = [r for r in rows if r not in self._png]
+        if missing:
+            images = self.session.images(missing)
+            self._thumbnails(missing, images)
+            self.background.submit("embed page", lambda: self.session.embed(missing, images), rows=len(missing))
+        previous, self.page = self.page, list(rows)
+        self.state = dict(states) if states is not None else {r: self.session.labels.get(r, "no") for r in rows}
+        self.cursor = cursor
+        for i, tile in enumerate(self.tiles):
+            row = rows[i] if i < len(rows) else None
+            score = self.session.probe_scores.get(row) if row is not None else None
+            tile.set_sample(row, self._png.get(row), "" if score is None else f" · probe {score:.2f}")
+        shown = [t.widget for t in self.tiles[: len(rows)]]
+        if len(self.grid.children) != len(shown):
+            self.grid.children = shown
+        self._draw_tiles()
+        upcoming = self._upcoming()
+        keep = set(previous) | set(rows) | set(upcoming)
+        with self._png_lock:
+            self._png = {r: p for r, p in self._png.items() if r in keep}
+        self._prepare(upcoming)
+
+    def _thumbnails(self, rows: list[int], images: Tensor) -> None:
+        pngs = {r: thumbnail_png(x, self.size) for r, x in zip(rows, images)}
+        with self._png_lock:
+            self._png.update(pngs)
+
+    def _prepare(self, rows: list[int]) -> None:
+        """In the background: the images and thumbnails of the next page, then its embeddings (one batch)."""
+        todo = [r for r in rows if r not in self._png and r not in self._preparing]
+        if not todo:
+            return
+        self._preparing.update(todo)
+        made: dict[str, Tensor] = {}
+
+        def make():
+            try:
+                made["rows"] = [r for r in todo if r not in self._png]  # (unless shown meanwhile)
+                if made["rows"]:
+                    made["images"] = self.session.images(made["rows"])
+                    self._thumbnails(made["rows"], made["images"])
+            finally:
+                self._preparing.difference_update(todo)
+
+        self.background.submit("prepare next page", make, rows=len(todo))
+        self.background.submit("embed page", lambda: self.session.embed(made.get("rows", todo), made.get("images")),
+                               rows=len(todo))
+
+    def _draw_tile(self, i: int) -> None:
+        row = self.page[i]
+        self.tiles[i].show(self.state[row], self.session.labels.get(row), self.keyboard and i == self.cursor)
+
+    def _draw_tiles(self) -> None:
+        for i in range(len(self.page)):
+            self._draw_tile(i)
+
+    def _schedule_retrain(self) -> None:
+        """Refit the probe in the background after the page's embeddings (one refit for any number of
+        pages done meanwhile)."""
+        if not self.auto_retrain.value or self._retrain_pending:
+            return
+        self._retrain_pending = True
+        if self.session.can_train():
+            self.probe.value = self.session.probe_status() + " · refitting…"
+
+        def refit():
+            self._retrain_pending = False
+            return self.session.retrain()
+
+        def done(result):
+            if isinstance(result, Exception):
+                self.message.value = f'<span style="color:#c62828">probe refit failed: {html.escape(str(result))}</span>'
+            self.probe.value = self.session.probe_status()
+
+        self.background.submit("refit probe", refit, done, rows=len(self.session.labels))
+
+    def _watch_events(self) -> None:
+        from ipyevents import Event
+
+        keys = Event(source=self.widget, watched_events=["keydown"])
+        keys.on_dom_event(lambda e: self._guard(lambda: self.key(e)))
+        self.events.append(keys)
+        for tile in self.tiles:
+            pointer = Event(source=tile.button, watched_events=["mouseenter", "contextmenu"],
+                            prevent_default_action=True)
+            pointer.on_dom_event(lambda e, i=tile.index: self._guard(lambda: self.pointer(i, e)))
+            self.events.append(pointer)
+
+    def pointer(self, index: int, event: dict[str, Any]) -> None:
+        """The pointer over tile ``index`` (an ipyevents event): entering moves the cursor there, a
+        right-click marks it unsure."""
+        if index >= len(self.page):
+            return
+        if event.get("event", event.get("type")) == "contextmenu":
+            self.unsure(self.page[index])
+        else:
+            self.point(index)
+
     def summary(self) -> str:
-        """One line of what the board shows: marks, probe, the last message, the samples on the grid."""
+        """One line of what the board shows: marks, probe, the last message, the samples on the page
+        (after any background work has finished)."""
         import re
 
+        self.background.wait()
         c = self.session.counts()
-        shown = [f"#{t.row}" + (f" (probe {self.session.probe_scores[t.row]:.2f})" if t.row in self.session.probe_scores
-                                else "") for t in self.tiles]
-        message = re.sub("<[^>]+>", "", self.message.value)
+        shown = [f"#{r}" + (f" (probe {self.session.probe_scores[r]:.2f})" if r in self.session.probe_scores else "")
+                 for r in self.page]
+        message = html.unescape(re.sub("<[^>]+>", "", self.message.value))
         return (f"{c['yes']} yes, {c['no']} no, {c['unsure']} unsure marks in {self.session.marks_path}; "
                 f"{self.session.probe_status()}; " + (f"{message}; " if message else "")
                 + f"showing {len(shown)} samples: {', '.join(shown[:8])}{' …' if len(shown) > 8 else ''}")
 
     def _update_status(self) -> None:
         c = self.session.counts()
-        self.status.value = (f"marked {sum(c.values())}: <b>{c['yes']}</b> yes, <b>{c['no']}</b> no, "
-                             f"<b>{c['unsure']}</b> unsure")
-        self.probe.value = self.session.probe_status()
+        on_page = [self.state[r] for r in self.page]
+        page = (f" · this page: <b>{on_page.count('yes')}</b> yes, <b>{on_page.count('unsure')}</b> unsure, "
+                f"{on_page.count('no')} no at page done" if self.page else "")
+        value = (f"saved {sum(c.values())} marks: <b>{c['yes']}</b> yes, <b>{c['no']}</b> no, "
+                 f"<b>{c['unsure']}</b> unsure{page}")
+        if self.status.value != value:
+            self.status.value = value
+        if not self._retrain_pending:
+            self.probe.value = self.session.probe_status()
+
+
+def scripted_inputs(state: str, want: str) -> list[str]:
+    """The inputs ("toggle", "unsure") that take a sample shown as ``state`` to ``want``: what a person
+    clicks (``MarkingBoard.replay`` and ``benchmarks/marking_replay.py``)."""
+    if state == want:
+        return []
+    if want == "yes":
+        return ["toggle"]  # from no or unsure
+    if want == "unsure":
+        return ["unsure"]  # from no or yes
+    return ["toggle" if state == "yes" else "unsure"]  # back to no
+
+
+def thumbnail_png(image: Tensor, size: int) -> bytes:
+    """PNG bytes of one sample ``[3, H, W]`` in [-1, 1], enlarged (nearest) to at least ``size`` px."""
+    from eraser.images import grid_image
+
+    scale = max(1, -(-size // image.shape[-1]))
+    return png_bytes(grid_image(image[None], nrow=1, padding=0, scale=scale))
 
 
 # -- erase --------------------------------------------------------------------------------------
@@ -514,7 +925,7 @@ class ErasePanel:
         self.n_eval = w.BoundedIntText(value=n_eval, min=1, max=1_000_000, description="feature-rate samples", style=style)
         self.fid_samples = w.BoundedIntText(value=fid_samples, min=0, max=100_000, description="FID samples (0: skip)",
                                             style=style)
-        what = "the marks above" if self.labeller is None else f"<code>{html_escape(str(self.labeller))}</code>"
+        what = "the marks above" if self.labeller is None else f"<code>{html.escape(str(self.labeller))}</code>"
         self.widget = w.VBox([w.HTML(f"<b>Erase</b> with {what} (run the next cell to start)"),
                               self.out, self.method, self.steps, self.lr, self.margin, self.classifier, self.n_eval, self.fid_samples])
 
@@ -588,8 +999,6 @@ def outcome_summary(outcome: EraseOutcome) -> dict[str, Any]:
 
 def show_outcome(outcome: EraseOutcome) -> None:
     """Verdict, headline numbers, guard table and the report's before/after grid, inline."""
-    import html
-
     from IPython.display import HTML, Image
 
     colour = "#e6f4ea" if outcome.passed else "#fce8e6"
@@ -617,8 +1026,6 @@ def show_outcome(outcome: EraseOutcome) -> None:
 
 def show_checkpoint(outcome: EraseOutcome, original: Generator, n: int = 16, seed: int = 7):
     """Load the saved checkpoint, show fresh samples of it next to the original's; return it (None if not saved)."""
-    import html
-
     from IPython.display import HTML, Image
 
     from eraser.generators import load_generator
@@ -638,5 +1045,6 @@ def show_checkpoint(outcome: EraseOutcome, original: Generator, n: int = 16, see
     return g_new
 
 
-__all__ = ["DEFAULT_EMBED_SIZE", "EraseOutcome", "ErasePanel", "GeneratorPicker", "MarkingBoard", "MarkingSession",
-           "Tile", "default_embedder", "guard_table_html", "outcome_summary", "show_checkpoint", "show_outcome"]
+__all__ = ["DEFAULT_EMBED_SIZE", "KEYS", "Background", "EraseOutcome", "ErasePanel", "GeneratorPicker", "MarkingBoard",
+           "MarkingSession", "Tile", "default_embedder", "guard_table_html", "has_ipyevents", "outcome_summary",
+           "scripted_inputs", "show_checkpoint", "show_outcome"]

@@ -15,7 +15,13 @@ from eraser.io import read_json
 
 
 def pretrained_root() -> Path:
-    """The folder holding the shipped models."""
+    """The folder holding the shipped models: the installed data package ``eraser.pretrained``, or, when this
+    eraser runs from a source checkout (``pyproject.toml`` and ``pretrained/`` beside the ``eraser`` package),
+    that checkout's ``pretrained/``, so code and models come from the same tree even if ``eraser.pretrained``
+    was installed (editable) from another checkout."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "pretrained" / "__init__.py").is_file():
+        return checkout / "pretrained"
     return Path(str(importlib.resources.files("eraser.pretrained")))
 
 
@@ -29,6 +35,8 @@ class ShippedModel:
     licence: str
     size_bytes: int
     parameters: int | None
+    #: the terms of the data it was trained on, in one line (its DATA-TERMS.md says more)
+    data_terms: str = ""
 
 
 def _source(src) -> str:
@@ -54,6 +62,8 @@ def list_models() -> list[ShippedModel]:
                 licence=prov.get("licence", {}).get("spdx", "") if isinstance(prov.get("licence"), dict) else str(prov.get("licence", "")),
                 size_bytes=size,
                 parameters=prov.get("parameters"),
+                data_terms=(prov.get("training_data_terms") or {}).get("summary", "")
+                if isinstance(prov.get("training_data_terms"), dict) else "",
             )
         )
     return models
@@ -90,6 +100,9 @@ def notice_text(provenance: dict) -> str:
     lines += ["## Source", ""] + [f"- {k}: {v}" for k, v in (src.items() if isinstance(src, dict) else [("source", src)])]
     lic = provenance.get("licence", {})
     lines += ["", "## Licence", ""] + [f"- {k}: {v}" for k, v in (lic.items() if isinstance(lic, dict) else [("licence", lic)])]
+    terms = provenance.get("training_data_terms")
+    if isinstance(terms, dict):
+        lines += ["", "## Terms of the training data", ""] + [f"- {k}: {v}" for k, v in terms.items()]
     lines += ["", "## How it was made", "", f"- {provenance.get('made_by', '')}",
               "- the sha256 of model.safetensors is recorded in provenance.json and checked on every load", ""]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from eraser.generators.checkpoint import save_checkpoint
 from eraser.generators.state import load_strict, read_weights
 from eraser.io import sha256_file
 from eraser.registry import notice_text
+from eraser.terms import provenance_fields, shipped_files
 
 PACKAGE, VERSION = "gan-face-generate", "1.1.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -62,13 +63,14 @@ def main() -> None:
             "architecture": "gan_face_generate.models.Generator(ngpu, nc=3, nz=100, ngf=64), same layer names",
         },
         "licence": {"spdx": "MIT", "copyright": "Copyright (c) 2023, chien liu", "file": "LICENSE-gan-face-generate.txt"},
+        **provenance_fields("digiface-dcgan64"),
         "training_data": "DigiFace1M (Bae et al. 2023, synthetic faces), per the source package's description",
         "made_by": "python scripts/convert_digiface_dcgan.py (weights copied unchanged into safetensors)",
         "torch_version": torch.__version__,
     }
     save_checkpoint(gen, args.out, provenance, overwrite=True,
                     extra_files={"LICENSE-gan-face-generate.txt": licence.read_text(),
-                                 "NOTICE-PROVENANCE.md": notice_text(provenance)})
+                                 "NOTICE-PROVENANCE.md": notice_text(provenance), **shipped_files("digiface-dcgan64")})
     print(f"wrote {args.out} ({n_params} parameters) from {source}")
 
 

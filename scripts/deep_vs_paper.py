@@ -149,6 +149,7 @@ def table(result: dict) -> str:
     row("SSIM on held-out no (≥ paper's)", lambda r, c: f"{r[c]['quality']['ssim_heldout_no']:.4f}")
     row("FID-500 vs clean (floor + 2)", lambda r, c: f"{r[c]['quality']['fid']['erased_vs_clean']:.2f} (floor {r[c]['quality']['fid']['floor']:.2f})")
     row("recall (floor − 0.05)", lambda r, c: f"{r[c]['quality']['recall']['erased_vs_clean']:.3f} (floor {r[c]['quality']['recall']['floor']:.3f})")
+    row("state kept by the guards (step)", lambda r, c: str(r[c]["kept_step"]) if c != "original" else "")
     row("fine-tuning time (deep ≤ 2× paper)", lambda r, c: f"{r[c]['cost']['finetune_s']:.0f} s")
     return "\n".join(rows)
 
@@ -209,6 +210,7 @@ def main() -> None:
                          "wall_s": m["wall_s"]}
             r["verdict"] = m["verdict"]
             r["method"] = m["method"]
+            r["kept_step"] = m.get("kept_step")
             rec[method] = r
         rec["finetune_time_ratio_deep_over_paper"] = round(rec["deep"]["cost"]["finetune_s"] / rec["paper"]["cost"]["finetune_s"], 2)
         # every held-out "yes" mark: original, paper, deep (one block of three rows per 19 latents)

@@ -14,6 +14,7 @@ Caveat stated in the output: the retrain's filter is the same classifier that me
 rate, which favours the retrain on that column.
 
 Run:  python scripts/erase_vs_retrain_vae.py [--work /tmp/vae-vs-retrain] [--out assets/reports/vae_erase_vs_retrain.json]
+      [--grid-out assets/reports/vae_erase_before_after.png]   (the erase report's before/after grid, copied)
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--marks", default=str(REPO / "assets/marks/faces-vae64-eyeglasses.json"))
     ap.add_argument("--work", type=Path, default=Path("/tmp/vae-vs-retrain"))
     ap.add_argument("--out", type=Path, default=REPO / "assets/reports/vae_erase_vs_retrain.json")
+    ap.add_argument("--grid-out", type=Path, default=REPO / "assets/reports/vae_erase_before_after.png",
+                    help="where the erase report's before/after grid is copied")
     ap.add_argument("--n-eval", type=int, default=5000, help="fresh latents for the feature rate")
     ap.add_argument("--fid-samples", type=int, default=500, help="samples per set for FID/KID/PR")
     args = ap.parse_args()
@@ -83,7 +86,10 @@ def main() -> None:
                                            fid_samples=args.fid_samples)).metrics.to_dict()
     t_erase = time.time() - t0
     erased = load_generator(erased_dir)
-    print(f"erased in {t_erase:.0f} s", flush=True)
+    import shutil
+
+    shutil.copyfile(erased_dir / "report" / "before_after.png", args.grid_out)  # rows: marked yes, then marked no
+    print(f"erased in {t_erase:.0f} s; its before/after grid -> {args.grid_out}", flush=True)
 
     # 3. the same evaluation for all three
     z = original.sample_latents(args.n_eval, 4242)

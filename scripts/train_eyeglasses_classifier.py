@@ -1,7 +1,8 @@
-"""Train pretrained/digiface-eyeglasses-clf: the classifier that *measures* eyeglasses on digiface-dcgan64.
+"""Train pretrained/digiface-<feature>-clf: the classifier that *measures* a feature on digiface-dcgan64.
 
-Recipe (deterministic on CPU for a given seed):
-1. marks: assets/marks/digiface-eyeglasses.json (1728 samples marked yes/no/unsure by eye); unsure dropped;
+``--feature eyeglasses`` (default) makes digiface-eyeglasses-clf, ``--feature headwear`` digiface-headwear-clf,
+each from its own marks file, by the same recipe (deterministic on CPU for a given seed):
+1. marks: assets/marks/digiface-<feature>.json (samples marked yes/no/unsure by eye); unsure dropped;
 2. split by id: ids with id % 5 == 0 are held out for evaluation (never trained on), the rest train;
 3. each training latent is decoded together with 7 isotropic perturbations (σ = 0.3) that keep its label
    (eraser.labelling.cnn.perturbed_latents), 8× the images;
@@ -13,10 +14,10 @@ Recipe (deterministic on CPU for a given seed):
    its clean threshold (for choosing feature-free reference samples) is the highest that still calls
    ≥ 97 % of the training "yes" marks positive;
 6. held-out ROC AUC, and true/false-positive rates at 0.5 and at the chosen threshold, are written to its
-   provenance and to assets/reports/digiface-eyeglasses-clf.json.
+   provenance and to assets/reports/digiface-<feature>-clf.json.
 
 This classifier must never be used inside the fine-tuning loss: it only measures.
-Run:  python scripts/train_eyeglasses_classifier.py   (about 8 minutes on 2 CPU cores)
+Run:  python scripts/train_eyeglasses_classifier.py [--feature headwear]   (about 8 minutes on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -32,18 +33,20 @@ from eraser.classifiers import save_classifier
 from eraser.generators import load_generator
 from eraser.io import sha256_file, write_json
 from eraser.registry import notice_text
+from eraser.terms import LICENCE_FILE, provenance_fields, shipped_files
 from eraser.labelling.cnn import CNNLabeller, perturbed_latents, threshold_for_fpr, threshold_for_tpr, train_cnn
 from eraser.labelling.marks import load_marks
 
 REPO = Path(__file__).resolve().parents[1]
-MARKS = REPO / "assets" / "marks" / "digiface-eyeglasses.json"
+FEATURES = ("eyeglasses", "headwear")
 WIDTHS = (16, 32, 64, 128)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "pretrained" / "digiface-eyeglasses-clf")
-    ap.add_argument("--report", type=Path, default=REPO / "assets" / "reports" / "digiface-eyeglasses-clf.json")
+    ap.add_argument("--feature", choices=FEATURES, default="eyeglasses")
+    ap.add_argument("--out", type=Path, help="default: pretrained/digiface-<feature>-clf")
+    ap.add_argument("--report", type=Path, help="default: assets/reports/digiface-<feature>-clf.json")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--copies", type=int, default=8)
     ap.add_argument("--sigma", type=float, default=0.3)
@@ -51,10 +54,14 @@ def main() -> None:
     ap.add_argument("--max-fpr", type=float, default=0.01, help="false-positive rate on training 'no' marks")
     ap.add_argument("--clean-tpr", type=float, default=0.97, help="share of training 'yes' marks above the clean cut")
     args = ap.parse_args()
+    name = f"digiface-{args.feature}-clf"
+    marks_path = REPO / "assets" / "marks" / f"digiface-{args.feature}.json"
+    args.out = args.out or REPO / "pretrained" / name
+    args.report = args.report or REPO / "assets" / "reports" / f"{name}.json"
     torch.set_num_threads(max(1, torch.get_num_threads()))
     t0 = time.time()
 
-    marks = load_marks(MARKS)
+    marks = load_marks(marks_path)
     gen = load_generator(marks.generator)
     held = marks.heldout()
     labels = np.array(marks.labels)
@@ -110,20 +117,23 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
     }
     provenance = {
-        "name": "digiface-eyeglasses-clf",
-        "description": "eyeglasses classifier for digiface-dcgan64 samples (64x64, [-1,1]); measures erasure, never trains it",
+        "name": name,
+        "description": f"{args.feature} classifier for digiface-dcgan64 samples (64x64, [-1,1]); measures erasure, never trains it",
         "parameters": sum(p.numel() for p in net.parameters()),
-        "source": {"marks": "assets/marks/digiface-eyeglasses.json", "marks_sha256": sha256_file(MARKS),
+        "source": {"marks": f"assets/marks/{marks_path.name}", "marks_sha256": sha256_file(marks_path),
                    "generator": "digiface-dcgan64"},
-        "licence": {"spdx": "MIT", "note": "trained in this repo from its own marks; generator weights MIT (gan-face-generate)"},
-        "made_by": "python scripts/train_eyeglasses_classifier.py",
+        "licence": {"spdx": "MIT", "note": "trained in this repo from its own marks; generator weights MIT (gan-face-generate)",
+                    "file": LICENCE_FILE},
+        **provenance_fields(name),
+        "made_by": "python scripts/train_eyeglasses_classifier.py"
+                   + ("" if args.feature == "eyeglasses" else f" --feature {args.feature}"),
         "evaluation": evaluation,
         "torch_version": torch.__version__,
     }
-    config = {"kind": "cnn", "feature": "eyeglasses", "init_args": {"widths": list(WIDTHS)}, "threshold": threshold,
+    config = {"kind": "cnn", "feature": args.feature, "init_args": {"widths": list(WIDTHS)}, "threshold": threshold,
               "clean_threshold": clean_threshold, "input": "images [N, 3, 64, 64] in [-1, 1]"}
     save_classifier(args.out, net.state_dict(), config, provenance, overwrite=True,
-                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance)})
+                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance), **shipped_files(name)})
     args.report.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.report, evaluation)
     print(f"held-out AUC {auc:.4f} on {int(test.sum())} marks; threshold {threshold}: {evaluation['heldout_at_threshold']}; "

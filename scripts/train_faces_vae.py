@@ -26,6 +26,7 @@ from eraser.generators.adapters import VAEGenerator
 from eraser.generators.checkpoint import save_checkpoint
 from eraser.images import save_grid
 from eraser.registry import notice_text
+from eraser.terms import LICENCE_FILE, provenance_fields, shipped_files
 from eraser.vae_recipe import VAERecipe, build_dataset, train_vae
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +89,8 @@ def build_provenance(recipe: VAERecipe, record: dict, data_record: dict, exclude
                      "the lpips package, BSD-2-Clause, Zhang et al. 2018)"),
         },
         "licence": {"spdx": "MIT", "note": f"trained by the eraser authors on samples of {SOURCE} (MIT, "
-                                           "(c) 2023 chien liu; see pretrained/digiface-dcgan64)"},
+                                           "(c) 2023 chien liu; see pretrained/digiface-dcgan64)", "file": LICENCE_FILE},
+        **provenance_fields("faces-vae64"),
         "training": {k: v for k, v in record.items() if k != "history"},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
@@ -109,7 +111,7 @@ def main() -> None:
 
     provenance = build_provenance(recipe, record, data_record, args.exclude_classifier)
     save_checkpoint(gen, args.out, provenance, overwrite=True,
-                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance),
+                    extra_files={"NOTICE-PROVENANCE.md": notice_text(provenance), **shipped_files("faces-vae64"),
                                  "training_history.json": json.dumps(record["history"], indent=1)})
     z = gen.sample_latents(64, 0)
     save_grid(gen.generate(z), args.out / "samples.png", nrow=8)

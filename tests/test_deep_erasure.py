@@ -232,3 +232,84 @@ def test_paper_method_is_bit_identical_to_the_recipe_before_deep(seed):
     for k, a in ref.items():
         assert torch.equal(a, ours[k]), k
     assert s.steps == 6 and EraseSettings(method="paper").steps == 300 and EraseSettings().method == "deep"
+
+
+class TwoFeatureGen(nn.Module):
+    """Two planted features: a bar across the top where ``z·u > 1`` and a block at the bottom where ``z·v > 1``."""
+
+    def __init__(self, d: int = D, side: int = 16) -> None:
+        super().__init__()
+        self.side = side
+        self.body = nn.Sequential(nn.Linear(d, 32), nn.Tanh(), nn.Linear(32, 3 * side * side))
+        self.patch_a = nn.Parameter(torch.zeros(3 * side * side))
+        self.patch_b = nn.Parameter(torch.zeros(3 * side * side))
+        self.gate_a = nn.Linear(d, 1)
+        self.gate_b = nn.Linear(d, 1)
+
+    def forward(self, z):
+        z = z.reshape(len(z), -1)
+        x = 0.3 * self.body(z) + torch.sigmoid(self.gate_a(z)) * self.patch_a + torch.sigmoid(self.gate_b(z)) * self.patch_b
+        return x.reshape(-1, 3, self.side, self.side)
+
+
+def planted_two_features(seed: int = 0):
+    torch.manual_seed(seed)
+    net = TwoFeatureGen()
+    u, v = torch.zeros(D), torch.zeros(D)
+    u[0], v[1] = 1.0, 1.0
+    side = net.side
+    ma, mb = torch.zeros(3, side, side), torch.zeros(3, side, side)
+    ma[:, 3:6, 2:14] = 1.0
+    mb[:, 11:14, 4:12] = 1.0
+    with torch.no_grad():
+        net.patch_a.copy_(0.9 * ma.flatten())
+        net.patch_b.copy_(0.9 * mb.flatten())
+        for gate, w in ((net.gate_a, u), (net.gate_b, v)):
+            gate.weight.copy_(8 * w[None])
+            gate.bias.fill_(-8.0)
+    return ModuleGenerator(net, (D,), {}), u, v, ma.flatten(), mb.flatten()
+
+
+def test_two_features_erased_in_one_fine_tune_each_as_deep_as_alone():
+    gen, u, v, ma, mb = planted_two_features()
+    z = gen.sample_latents(3000, 0)
+    ya, yb = ((z @ u) > 1.0).float(), ((z @ v) > 1.0).float()
+    da, db = estimate_direction(z, ya), estimate_direction(z, yb)
+    deta, detb = fit_detector(z, ya).detector, fit_detector(z, yb).detector
+    s = EraseSettings(method="deep", steps=150, batch_size=32, lr=2e-2, seed=0, mine_every=25)
+    both = finetune(gen, [da, db], s, progress=False, detector=[deta, detb]).generator
+    only_a = finetune(gen, da, s, progress=False, detector=deta).generator
+    clean = gen.sample_latents(600, 5)
+    clean = clean[((clean @ u).abs() < 0.5) & ((clean @ v).abs() < 0.5)][:128]
+    walk_a = clean + (3.0 - clean @ u)[:, None] * u
+    walk_b = clean + (3.0 - clean @ v)[:, None] * v
+    walk_ab = walk_a + (3.0 - walk_a @ v)[:, None] * v  # both features at once
+    for walked, m in ((walk_a, ma), (walk_b, mb), (walk_ab, ma), (walk_ab, mb)):
+        before = bar(gen, walked, m).mean()
+        assert before > 0.5
+        assert bar(both, walked, m).mean() < 0.3 * before  # gone from the two-feature G'
+    # feature a goes as far in the two-feature erase as alone (within 0.1 of the original's strength)
+    assert abs(float(bar(both, walk_a, ma).mean() - bar(only_a, walk_a, ma).mean())) < 0.1 * float(bar(gen, walk_a, ma).mean())
+    # the a-only erase leaves feature b where it was (collateral), the two-feature one does not
+    assert bar(only_a, walk_b, mb).mean() > 0.8 * bar(gen, walk_b, mb).mean()
+    assert float(ms_ssim(gen.generate(clean), both.generate(clean)).mean()) > 0.9
+
+
+def test_composite_batches_share_the_feature_side_and_keep_only_unclaimed_latents():
+    from eraser.unlearn.methods import CompositeMethod, make_method
+
+    gen, u, v, _, _ = planted_two_features()
+    z = gen.sample_latents(2000, 0)
+    da, db = estimate_direction(z, ((z @ u) > 1.0).float()), estimate_direction(z, ((z @ v) > 1.0).float())
+    s = EraseSettings(method="deep", batch_size=32, feature_fraction=0.5, coverage=0.0)
+    m = make_method(s, D, [da, db])
+    assert isinstance(m, CompositeMethod) and len(m.methods) == 2
+    b = m.batch(3)
+    fa, fb, keep = b[:8], b[8:16], b[16:]
+    assert bool(m.methods[0].is_feature(fa).all()) and bool(m.methods[1].is_feature(fb).all())
+    assert not bool(m.is_feature(keep).any())
+    zt, moved = m.targets(b)
+    assert bool(moved[:16].all()) and not bool(moved[16:].any())
+    assert bool((da.project(zt[:8]) < da.threshold).all()) and bool((db.project(zt[8:16]) < db.threshold).all())
+    # one method given as a list is that method
+    assert not isinstance(make_method(s, D, [da]), CompositeMethod)

@@ -19,33 +19,49 @@ def _marks(tmp_path, gen, rule, n=300):
     return save_marks(tmp_path / "marks.json", Marks(z, labels, "planted", "tiny"))
 
 
-def test_erase_writes_checkpoint_and_report(run_cli, tiny_checkpoint, tmp_path):
-    gen = load_generator(tiny_checkpoint)
-    marks = _marks(tmp_path, gen, lambda z: z[:, 0] > 0.8)
-    torch.manual_seed(0)
-    save_classifier(tmp_path / "clf", FeatureCNN((4, 8)).state_dict(), {"kind": "cnn", "init_args": {"widths": [4, 8]}})
-    weights_before = (tiny_checkpoint / "model.safetensors").read_bytes()
+def test_erase_writes_checkpoint_and_report(run_cli, bar_world, tmp_path):
+    """A real erase of a planted feature, every guard at its default limit: the measuring classifier sees the
+    feature before and far less of it after, so the feature-rate guard can pass or fail on its merits."""
+    from conftest import BarGen
+
+    ck, clf, marks = bar_world["generator"], bar_world["classifier"], bar_world["marks"]
+    gen = load_generator(ck)
+    weights_before = (ck / "model.safetensors").read_bytes()
     out = tmp_path / "erased"
-    r = run_cli("erase", "-g", tiny_checkpoint, "--labeller", f"marks:{marks}", "--out", out, "--steps", 6,
-                "--batch-size", 8, "--feature-classifier", tmp_path / "clf", "--n-eval", 64, "--quiet", "--fid-samples", 0,
-                "--guard", "max_feature_rate_ratio=10", "--guard-every", 3)  # an untrained classifier measures nothing
+    r = run_cli("erase", "-g", ck, "--labeller", f"marks:{marks}", "--out", out, "--method", "paper", "--steps", 40,
+                "--batch-size", 16, "--lr", "2e-3", "--feature-classifier", clf, "--n-eval", 400, "--quiet",
+                "--fid-samples", 0, "--guard-every", 20)  # paper: the deep method's detector fit would double the time
     assert r.code == 0, r.err
     assert "feature rate" in r.out and "MS-SSIM" in r.out
     erased = load_generator(out)  # loads like any checkpoint
-    z = gen.sample_latents(4, 0)
-    assert not torch.equal(erased.generate(z), gen.generate(z))
     m = json.loads((out / "report" / "metrics.json").read_text())
-    assert m["direction"]["n_feature"] == int((gen.sample_latents(300, 5)[:, 0] > 0.8).sum())
-    assert 0 <= m["feature_rate"]["before"] <= 1 and m["eval"]["n"] == 64
-    assert 0.5 < m["preservation_on_labelled_feature_free"]["ms_ssim_mean"] <= 1
+    assert m["direction"]["n_feature"] == int((gen.sample_latents(300, 5)[:, 0] > BarGen.CUT).sum())
+    # the classifier measures the planted feature: before, it reads about the share of latents with z[0] > CUT
+    z_eval = gen.sample_latents(400, 2000)  # --eval-seed's default
+    planted = float((z_eval[:, 0] > BarGen.CUT).float().mean())
+    fr = m["feature_rate"]
+    assert m["eval"]["n"] == 400 and fr["n"] == 400 and abs(fr["before"] - planted) < 0.03 and fr["before"] > 0.15
+    assert fr["after"] <= 0.5 * fr["before"]  # the default guard's limit, not loosened
+    guards = {g["name"]: g for g in m["guards"]}
+    assert guards["feature_rate"]["passed"] is True and guards["feature_rate"]["limit"] == 0.5
+    assert guards["feature_rate"]["value"] == pytest.approx(fr["after"] / fr["before"])
+    assert guards["preservation"]["passed"] is True and guards["preservation"]["limit"] == 0.9
+    # the bar is gone from the feature latents' images, and the rest stays
+    z_yes = gen.sample_latents(400, 7)
+    z_yes = z_yes[z_yes[:, 0] > BarGen.CUT + 0.5]
+    bar = lambda g, z: float((g.generate(z) * g.module.mask).sum((1, 2, 3)).mean() / g.module.mask.sum())  # noqa: E731
+    assert bar(gen, z_yes) > 0.6 and bar(erased, z_yes) < 0.5 * bar(gen, z_yes)
+    assert 0.9 <= m["preservation_on_labelled_feature_free"]["ms_ssim_mean"] <= 1
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["labeller"] == f"marks:{marks}" and prov["settings"]["steps"] == 6
+    assert prov["labeller"] == f"marks:{marks}" and prov["settings"]["steps"] == 40
     assert (out / "report" / "before_after.png").stat().st_size > 1000
     page = (out / "report" / "report.html").read_text()
     assert "all measured guards pass" in page and "data:image/png;base64," in page
-    assert [e["step"] for e in m["guard_evaluations"]] == [3, 6] and m["verdict"] == "pass"
+    evals = m["guard_evaluations"]
+    assert [e["step"] for e in evals] == [20, 40] and m["verdict"] == "pass"
+    assert all(e["feature_rate"] is not None for e in evals) and m["kept_step"] in (20, 40)
     assert not out.with_name("erased.partial").exists()
-    assert (tiny_checkpoint / "model.safetensors").read_bytes() == weights_before
+    assert (ck / "model.safetensors").read_bytes() == weights_before
 
 
 def test_erase_method_flag_picks_the_recipe_and_records_it(run_cli, tiny_checkpoint, tmp_path):

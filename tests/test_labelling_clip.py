@@ -13,16 +13,15 @@ import math
 import urllib.request
 from pathlib import Path
 
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-open_clip = pytest.importorskip("open_clip")
-
-from eraser.errors import EraserError  # noqa: E402
-from eraser.generators.base import Generator  # noqa: E402
-from eraser.labelling.clip import (  # noqa: E402
+from eraser.errors import EraserError
+from eraser.generators.base import Generator
+from eraser.labelling.clip import (
     PROMPTS,
     ClipZeroShotLabeller,
     load_clip_model,
@@ -53,6 +52,8 @@ BLUE = torch.tensor([-1.0, -1.0, 1.0])
 POS, NEG = ["red"], ["a very blue thing"]
 
 
+#: the tiny model with CLIP's real context length (77 tokens), so whole prompts reach the text tower
+TINY77 = "eraser-test-tiny-clip-ctx77"
 #: variants whose text side needs files from the Hugging Face hub
 TINY_HF_TOKENIZER = "eraser-test-tiny-clip-hftok"
 TINY_HF_TEXT = "eraser-test-tiny-clip-hftext"
@@ -64,6 +65,7 @@ def tiny_config(tmp_path_factory) -> None:
     folder = tmp_path_factory.mktemp("configs")
     configs = {
         TINY: TINY_CFG,
+        TINY77: {**TINY_CFG, "text_cfg": {**TINY_CFG["text_cfg"], "context_length": 77}},
         TINY_HF_TOKENIZER: {**TINY_CFG, "text_cfg": {**TINY_CFG["text_cfg"], "hf_tokenizer_name": "someorg/some-tokenizer"}},
         TINY_HF_TEXT: {
             **TINY_CFG,
@@ -496,13 +498,31 @@ def test_load_hf_hub_model_from_the_cache(empty_caches, monkeypatch):
 
 
 # -- prompts and spec parsing -------------------------------------------------------------------
-def test_builtin_prompt_sets():
+def test_builtin_prompt_sets_reach_the_model_whole_and_ensembled(tmp_path):
+    """``clip:FEATURE`` for each built-in feature: its prompts, none cut by CLIP's 77-token context, are what the
+    labeller embeds, ensembled as open_clip's own zero-shot code ensembles templates (a random tiny model)."""
+    from open_clip.zero_shot_classifier import build_zero_shot_classifier
+
+    torch.manual_seed(4)
+    ckpt = save_state(open_clip.create_model(TINY77).eval(), tmp_path / "tiny77.bin")
+    clip_tokenizer = open_clip.get_tokenizer("ViT-B-32")  # the real SimpleTokenizer; its vocabulary ships with open_clip
     for feature in ("eyeglasses", "smile", "hat", "beard"):
-        name, pos, neg = load_prompts(feature)
-        assert name == feature and 3 <= len(pos) <= 5 and 3 <= len(neg) <= 5
-        assert not set(pos) & set(neg)
-    assert "a photo of a person wearing eyeglasses" in PROMPTS["eyeglasses"][0]
-    assert "a photo of a face without glasses" in PROMPTS["eyeglasses"][1]
+        lab = make_clip_labeller(f"{feature},model={TINY77},checkpoint={ckpt}")
+        assert lab.feature == feature and lab.name == f"clip:{feature},model={TINY77},checkpoint={ckpt}"
+        pos, neg = lab.positive, lab.negative
+        assert (tuple(pos), tuple(neg)) == PROMPTS[feature] and 3 <= len(pos) <= 5 and 3 <= len(neg) <= 5
+        assert len(set(pos + neg)) == len(pos) + len(neg)  # no prompt twice, none on both sides
+        tokens = clip_tokenizer(pos + neg)  # [P, 77]; a cut prompt would end in a forced EOT at position 76
+        assert tokens.argmax(dim=-1).max() < 76
+        # the class embeddings are open_clip's prompt ensembles (each prompt as a template of an empty class name)
+        for row, prompts in enumerate((pos, neg)):
+            ref = build_zero_shot_classifier(lab.model, lab.tokenizer, [""], [lambda _, p=p: p for p in prompts],
+                                             device="cpu")[:, 0]  # [D]
+            torch.testing.assert_close(lab.text_features[row], ref, atol=1e-6, rtol=0)
+        with torch.no_grad():  # every prompt embeds differently: the ensemble averages len(prompts) distinct texts
+            emb = lab.model.encode_text(lab.tokenizer(pos + neg), normalize=True)  # [P, D]
+        assert (torch.cdist(emb, emb) + torch.eye(len(emb))).min() > 1e-4
+        assert not torch.allclose(lab.text_features[0], lab.text_features[1], atol=1e-3)
 
 
 def test_unknown_feature_and_bad_prompt_files(tmp_path):

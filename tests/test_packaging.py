@@ -1,9 +1,23 @@
-"""pyproject.toml lists every package, so a wheel install carries all of eraser and pretrained/."""
+"""Packaging: pyproject lists every package, and a built wheel, installed outside the source tree, runs.
+
+The wheel test is marked slow (it builds and installs a wheel, about a minute); `.ci/run` runs it with
+``pytest -m slow tests/test_packaging.py``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 import tomllib
+import venv
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +79,69 @@ def test_conventions_a_user_expects():
     deps = {r.split(">")[0].split("=")[0]: r for r in project["project"]["dependencies"] if r.startswith(("torch>", "torchvision>", "torch=", "torchvision="))}
     assert deps == {"torch": "torch>=2.14.1,<2.15", "torchvision": "torchvision>=0.29.1,<0.30"}
     assert (ROOT / "eraser" / "__main__.py").is_file()
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+@pytest.mark.slow
+def test_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
+    """Build a wheel from a copy of the sources, install it with ``--no-deps`` into a new venv, and from there
+    (outside the source tree, without PYTHONPATH) run ``eraser models`` and ``eraser sample``.
+
+    The new venv holds eraser only as the wheel installed it. Its dependencies (torch and the rest, gigabytes)
+    are not downloaded again: one ``.pth`` line puts this interpreter's site-packages on its path as a plain
+    directory, so the ``.pth`` files in there (an editable install of eraser, say) are not run and cannot
+    bring the source tree back.
+    """
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("eraser", "pretrained"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    dist = tmp_path / "dist"
+    import importlib.util
+
+    # with setuptools here, build offline with it; else pip fetches the build backend pyproject names
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(dist), str(src)], tmp_path, env)
+    (wheel,) = dist.glob("eraser-*.whl")
+
+    fresh = tmp_path / "venv"
+    venv.create(fresh, with_pip=False)
+    py = fresh / "bin" / "python"
+    site = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path, env)
+                .stdout.strip())
+    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "zz-borrowed-dependencies.pth").write_text("".join(f"{d}\n" for d in sorted(deps)))
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+         tmp_path, env)
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    where = json.loads(_run([str(py), "-c", "import json, eraser, eraser.pretrained as p, eraser.registry as r; "
+                             "print(json.dumps([eraser.__file__, str(r.pretrained_root()), *p.__path__]))"], work, env).stdout)
+    assert all(Path(w).is_relative_to(site) for w in where), where  # the wheel's copy, not the sources
+    shipped = {p.name for p in (ROOT / "pretrained").iterdir() if (p / "config.json").is_file()}
+    for name in shipped:  # every shipped file is in the wheel
+        for f in (ROOT / "pretrained" / name).iterdir():
+            assert (site / "eraser" / "pretrained" / name / f.name).read_bytes() == f.read_bytes(), f
+
+    eraser = str(fresh / "bin" / "eraser")
+    listing = _run([eraser, "models"], work, env).stdout
+    for name in shipped:
+        assert name in listing, listing
+    _run([eraser, "sample", "-g", "digiface-dcgan64", "--n", "4", "--seed", "3", "--format", "npy", "--out",
+          str(work / "x.npy")], work, env)
+    from eraser.generators import load_generator
+
+    gen = load_generator("digiface-dcgan64")
+    expected = gen.generate(gen.sample_latents(4, 3)).numpy()
+    got = np.load(work / "x.npy")
+    assert got.shape == (4, 3, 64, 64) and np.array_equal(got, expected)

@@ -131,3 +131,54 @@ def test_state_without_a_record_of_its_inputs_is_refused(tmp_path):
 
     with pytest.raises(EraserError, match="does not record which inputs it was started from; remove"):
         read_train_state(state, resume_key(gen, z, y, direction), settings=asdict(settings))
+
+
+# -- resume with guard evaluations ----------------------------------------------------------------
+def test_interrupted_erase_with_guard_evaluations_resumes_to_the_uninterrupted_result(bar_world, tmp_path):
+    """Guards evaluated every 2 steps, state saved every 3; stopped at step 8 (state of step 6 on disk) and run
+    again: the same guard history, the same kept step and the same weights as an erase that was never stopped.
+    The preservation limit is set between the MS-SSIM of steps 6 and 8, so the kept state is one evaluated
+    before the interruption: a resumed erase that forgot it would keep nothing and fail its guards. (guard_clean
+    covers all the feature-free marks, so the final preservation guard measures the kept state on the same
+    latents as the guard evaluations did.)"""
+    from dataclasses import replace
+
+    from eraser.generators import load_generator
+    from eraser.guards import GuardLimits
+    from eraser.pipeline import EraseRequest, run_erase
+
+    def request(out, limits=GuardLimits()):
+        return EraseRequest(str(bar_world["generator"]), f"marks:{bar_world['marks']}", out,
+                            EraseSettings(method="paper", steps=10, batch_size=8, lr=2e-3, checkpoint_every=3),
+                            feature_classifier=str(bar_world["classifier"]), n_eval=256, fid_samples=0,
+                            guard_every=2, guard_clean=256, guard_eval=256, progress=False, limits=limits)
+
+    probe = run_erase(request(tmp_path / "probe"), log=lambda m: None).metrics.guard_evaluations
+    assert [e.step for e in probe] == [2, 4, 6, 8, 10] and all(e.feature_rate is not None for e in probe)
+    ssim = {e.step: e.ms_ssim for e in probe}
+    assert ssim[6] > ssim[8] > ssim[10]  # preservation falls as the erase goes on
+    limits = replace(GuardLimits(), min_ms_ssim=(ssim[6] + ssim[8]) / 2)
+    whole = run_erase(request(tmp_path / "whole", limits), log=lambda m: None)
+    assert whole.metrics.kept_step == 6 and [e.passed for e in whole.metrics.guard_evaluations][3:] == [False, False]
+
+    original = GuardMonitor.__call__
+
+    def stop_at_8(self, step, g_new, record):
+        if step == 8:
+            raise KeyboardInterrupt
+        return original(self, step, g_new, record)
+
+    out = tmp_path / "resumed"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(GuardMonitor, "__call__", stop_at_8)
+        with pytest.raises(KeyboardInterrupt):
+            run_erase(request(out, limits), log=lambda m: None)
+    assert torch.load(out.with_name("resumed.partial") / STATE_FILE, weights_only=True)["step"] == 6
+    lines: list[str] = []
+    again = run_erase(request(out, limits), log=lines.append)
+    assert "resumed from step 6" in " ".join(lines)
+    assert again.metrics.guard_evaluations == whole.metrics.guard_evaluations
+    assert again.metrics.kept_step == 6 and again.verdict == "pass"
+    a, b = load_generator(tmp_path / "whole").state_dict(), load_generator(out).state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -43,14 +43,20 @@ class RayRunner:
         """Connect (or start a local instance); True when this runner started Ray and must stop it."""
         if self.ray.is_initialized():
             return False
-        try:
-            if self.address == "local":
-                self.ray.init(include_dashboard=False, log_to_driver=False)
-            else:
-                self.ray.init(address=self.address, log_to_driver=False)
-        except Exception as e:  # ConnectionError and friends: one line
-            raise EraserError(f"cannot start or reach Ray at {self.address!r} ({type(e).__name__}: {e}); "
-                              "give --ray-address local, auto or ray://HOST:PORT") from None
+        # a local Ray gives its raylet 30 s to start, which a busy machine can miss once: one more try
+        for attempt in (1, 2) if self.address == "local" else (2,):
+            try:
+                if self.address == "local":
+                    self.ray.init(include_dashboard=False, log_to_driver=False)
+                else:
+                    self.ray.init(address=self.address, log_to_driver=False)
+                return True
+            except Exception as e:  # ConnectionError and friends: one line
+                self.ray.shutdown()  # whatever the failed start left running
+                if attempt == 2:
+                    msg = " ".join(str(e).split())[:300]
+                    raise EraserError(f"cannot start or reach Ray at {self.address!r} ({type(e).__name__}: {msg}); "
+                                      "give --ray-address local, auto or ray://HOST:PORT") from None
         return True
 
     def run(self, jobs: list[Job], out_root: Path, on_result) -> None:

@@ -16,7 +16,7 @@ from eraser.errors import EraserError
 from eraser.generators.adapters import ADAPTERS
 from eraser.generators.base import Generator
 from eraser.generators.state import load_strict
-from eraser.io import atomic_dir, read_json, read_json_object, sha256_file, write_json
+from eraser.io import atomic_dir, read_json_object, sha256_file, write_json
 
 FORMAT = "eraser.checkpoint"
 FORMAT_VERSION = 1
@@ -24,13 +24,12 @@ WEIGHTS = "model.safetensors"
 
 
 def is_checkpoint(path: Path) -> bool:
-    cfg = path / "config.json"
-    if not (path.is_dir() and cfg.is_file()):
+    """Whether ``path`` is a folder whose config.json names eraser's checkpoint format. No folder or no
+    config.json: False. A config.json that is not a readable JSON object: a one-line EraserError naming it."""
+    cfg = Path(path) / "config.json"
+    if not (Path(path).is_dir() and cfg.is_file()):
         return False
-    try:
-        return read_json(cfg).get("format") == FORMAT
-    except (EraserError, AttributeError):
-        return False
+    return read_json_object(cfg, "checkpoint config").get("format") == FORMAT
 
 
 def save_checkpoint(

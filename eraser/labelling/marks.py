@@ -17,6 +17,8 @@ Format (``"format": "eraser.marks"``, version 1)::
 
 from __future__ import annotations
 
+import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.io import atomic_path, read_json, sha256_file, write_json
 from eraser.labelling.base import Labeller
-from eraser.latents import read_npy, write_npy
+from eraser.latents import read_npy
 from eraser.schemas import check_fields, is_opt_str, is_str
 from eraser.validate import is_number
 
@@ -163,13 +165,21 @@ def load_marks(path: str | Path) -> Marks:
 
 
 def save_marks(path: str | Path, marks: Marks, latents_name: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``marks`` and its latents (``<name>.latents.npy`` beside it), atomically."""
+    """Write ``marks`` and its latents (``<name>.latents.npy`` beside it), so that the JSON and the latents
+    file it names match at every moment, even if the process dies between two writes.
+
+    Each file is replaced by one atomic rename. When the latents file already holds other latents (which
+    the JSON there may name), the new latents go first to a file named after their sha256, the JSON is
+    switched to it, then the latents are copied to their usual name, the JSON switched back and the
+    interim file removed: after every step the JSON on disk loads, as the old marks or as the new ones.
+    """
     path = Path(path)
     latents_name = latents_name or path.name.removesuffix(".json") + ".latents.npy"
     lat_path = path.parent / latents_name
-    with atomic_path(lat_path, ".npy") as tmp:
-        write_npy(tmp, marks.z)
-        digest = sha256_file(tmp)
+    buf = io.BytesIO()
+    np.save(buf, marks.z.detach().cpu().float().numpy())  # what write_npy writes: float32 .npy
+    data = buf.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -181,6 +191,22 @@ def save_marks(path: str | Path, marks: Marks, latents_name: str | None = None, 
         "counts": marks.counts(),
         "marks": [{"id": i, "label": lab} for i, lab in enumerate(marks.labels)],
     }
+    if lat_path.is_file() and sha256_file(lat_path) == digest:
+        pass  # the same latents are there already (another click on the same samples): only the JSON changes
+    elif not lat_path.exists():
+        with atomic_path(lat_path, ".npy") as tmp:
+            tmp.write_bytes(data)
+    else:  # other latents are there, and the JSON there may name them: switch over in steps
+        interim_name = latents_name.removesuffix(".npy") + f".{digest[:16]}.npy"
+        interim = path.parent / interim_name
+        with atomic_path(interim, ".npy") as tmp:
+            tmp.write_bytes(data)
+        write_json(path, {**doc, "latents": interim_name})
+        with atomic_path(lat_path, ".npy") as tmp:
+            tmp.write_bytes(data)
+        write_json(path, doc)
+        interim.unlink()
+        return path
     write_json(path, doc)
     return path
 

