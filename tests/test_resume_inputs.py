@@ -134,7 +134,7 @@ def test_state_without_a_record_of_its_inputs_is_refused(tmp_path):
 
 
 # -- resume with guard evaluations ----------------------------------------------------------------
-def test_interrupted_erase_with_guard_evaluations_resumes_to_the_uninterrupted_result(bar_world, tmp_path):
+def test_interrupted_erase_with_guard_evaluations_resumes_to_the_uninterrupted_result(bar_world, tmp_path, caplog):
     """Guards evaluated every 2 steps, state saved every 3; stopped at step 8 (state of step 6 on disk) and run
     again: the same guard history, the same kept step and the same weights as an erase that was never stopped.
     The preservation limit is set between the MS-SSIM of steps 6 and 8, so the kept state is one evaluated
@@ -153,12 +153,12 @@ def test_interrupted_erase_with_guard_evaluations_resumes_to_the_uninterrupted_r
                             feature_classifier=str(bar_world["classifier"]), n_eval=256, fid_samples=0,
                             guard_every=2, guard_clean=256, guard_eval=256, progress=False, limits=limits)
 
-    probe = run_erase(request(tmp_path / "probe"), log=lambda m: None).metrics.guard_evaluations
+    probe = run_erase(request(tmp_path / "probe")).metrics.guard_evaluations
     assert [e.step for e in probe] == [2, 4, 6, 8, 10] and all(e.feature_rate is not None for e in probe)
     ssim = {e.step: e.ms_ssim for e in probe}
     assert ssim[6] > ssim[8] > ssim[10]  # preservation falls as the erase goes on
     limits = replace(GuardLimits(), min_ms_ssim=(ssim[6] + ssim[8]) / 2)
-    whole = run_erase(request(tmp_path / "whole", limits), log=lambda m: None)
+    whole = run_erase(request(tmp_path / "whole", limits))
     assert whole.metrics.kept_step == 6 and [e.passed for e in whole.metrics.guard_evaluations][3:] == [False, False]
 
     original = GuardMonitor.__call__
@@ -172,11 +172,12 @@ def test_interrupted_erase_with_guard_evaluations_resumes_to_the_uninterrupted_r
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(GuardMonitor, "__call__", stop_at_8)
         with pytest.raises(KeyboardInterrupt):
-            run_erase(request(out, limits), log=lambda m: None)
+            run_erase(request(out, limits))
     assert torch.load(out.with_name("resumed.partial") / STATE_FILE, weights_only=True)["step"] == 6
-    lines: list[str] = []
-    again = run_erase(request(out, limits), log=lines.append)
-    assert "resumed from step 6" in " ".join(lines)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="eraser"):
+        again = run_erase(request(out, limits))
+    assert "resumed from step 6" in caplog.text
     assert again.metrics.guard_evaluations == whole.metrics.guard_evaluations
     assert again.metrics.kept_step == 6 and again.verdict == "pass"
     a, b = load_generator(tmp_path / "whole").state_dict(), load_generator(out).state_dict()

@@ -141,13 +141,17 @@ class MarksKind(LabellerKind):
     name, syntax = "marks", "marks:PATH"
 
     def files(self, arg: str) -> dict[str, Path]:
-        from eraser.io import read_json_object
+        from eraser.io import read_json
+        from eraser.labelling.marks import FORMAT
 
         files = {"marks": Path(arg)}
         # a missing file is reported by whoever reads it; one that is not a JSON object, here (a batch job
         # hashing its inputs must not silently drop the latents file)
         if Path(arg).exists():
-            latents = read_json_object(Path(arg), "marks file").get("latents")
+            doc = read_json(Path(arg), "marks file")
+            if not isinstance(doc, dict):
+                raise EraserError(f"marks file {arg} is not an eraser marks file (expected \"format\": \"{FORMAT}\")")
+            latents = doc.get("latents")
             if isinstance(latents, str) and latents:
                 files["latents"] = Path(arg).parent / latents
         return files
