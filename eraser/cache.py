@@ -16,6 +16,11 @@ Inception network on 2 × n images again.
   processes writing one key both leave a valid file.
 * The cache is an optimisation only: when its folder cannot be created or written, the result is
   computed as usual and a warning says why.
+* Shipped entries: a shipped model may carry read-only entries in ``pretrained/<model>/cache/<namespace>/``
+  (made by ``scripts/make_reference_stats.py``, with a ``PROVENANCE.json`` beside them), checked the same
+  way as the user's and read when the user's cache has none, so the first erase of a shipped model, as the
+  README runs it, skips the reference pass. They are never written to; ``ERASER_NO_CACHE=1`` ignores them
+  too.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["CACHE_FORMAT", "TensorCache", "cache_dir", "digest_generator", "digest_inputs", "digest_module",
-           "digest_tensors"]
+           "digest_tensors", "shipped_folders"]
 
 #: bump when the layout of an entry changes; old entries then simply miss
 CACHE_FORMAT = "eraser-cache/1"
@@ -47,6 +52,14 @@ def cache_dir() -> Path | None:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "eraser"
+
+
+def shipped_folders(namespace: str) -> list[Path]:
+    """The shipped models' read-only entry folders ``pretrained/<model>/cache/<namespace>`` that exist."""
+    from eraser.registry import pretrained_root
+
+    root = pretrained_root()
+    return sorted(p for p in root.glob(f"*/cache/{namespace}") if p.is_dir()) if root.is_dir() else []
 
 
 def digest_inputs(inputs: Mapping[str, Any]) -> str:
@@ -103,10 +116,20 @@ class TensorCache:
     misses and every ``put`` does nothing).
     """
 
-    def __init__(self, namespace: str, folder: str | os.PathLike | None = None) -> None:
+    def __init__(self, namespace: str, folder: str | os.PathLike | None = None,
+                 shipped: list[str | os.PathLike] | None = None) -> None:
         root = cache_dir() if folder is None else Path(folder)
         self.folder = None if root is None else root / namespace
         self.namespace = namespace
+        #: where the latest ``get`` found its entry: "user" (the cache folder) or "shipped"
+        self.last_source: str | None = None
+        #: read-only folders searched after ``folder`` (default: the shipped models' ``cache/<namespace>``)
+        if self.folder is None:
+            self.shipped: list[Path] = []
+        elif shipped is None:
+            self.shipped = shipped_folders(namespace)
+        else:
+            self.shipped = [Path(p) for p in shipped]
 
     @property
     def enabled(self) -> bool:
@@ -116,9 +139,21 @@ class TensorCache:
         return None if self.folder is None else self.folder / f"{digest_inputs(inputs)}.safetensors"
 
     def get(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
+        """The entry for ``inputs`` from the user's cache, else from a shipped folder; None on a miss."""
         path = self.path(inputs)
-        if path is None or not path.is_file():
+        if path is None:
             return None
+        if not path.is_file():
+            shipped = [p / path.name for p in self.shipped if (p / path.name).is_file()]
+            if not shipped:
+                return None
+            path = shipped[0]
+            self.last_source = "shipped"
+        else:
+            self.last_source = "user"
+        return self._read(path, inputs)
+
+    def _read(self, path: Path, inputs: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]] | None:
         from safetensors import safe_open
 
         try:
@@ -135,7 +170,7 @@ class TensorCache:
             why = "its inputs or contents do not match its key"
         if not ok:
             warnings.warn(f"ignoring the damaged cache entry {path} ({why}); it will be recomputed", RuntimeWarning,
-                          stacklevel=2)
+                          stacklevel=3)
             return None
         return tensors, meta
 

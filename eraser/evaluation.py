@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -143,19 +144,38 @@ def reference_features(g: Generator, judge: Labeller | None, direction: Directio
     earlier run stored it: a repeated erase of the same generator skips 2 × n Inception passes and one
     matrix square root. The key holds the digests of G's weights, of both latent sets and of the Inception
     weights, so a cached entry is only used for exactly these inputs. Returns
-    ``(features, floors, "hit" | "miss" | "off")``.
+    ``(features, floors, "hit" | "shipped" | "miss" | "off")`` ("shipped": read from the statistics shipped
+    beside a model, ``scripts/make_reference_stats.py``).
     """
-    from eraser.cache import TensorCache, digest_generator, digest_tensors
+    from eraser.cache import TensorCache
+
+    z_a, z_b, inputs = reference_inputs(g, judge, direction, n, seed, feats, kid_subset)
+    cache = TensorCache("fid-reference")
+    hit = cache.get(inputs) if cache.enabled else None
+    if hit is not None:
+        return hit[0]["features"].double(), hit[1]["floor"], "shipped" if cache.last_source == "shipped" else "hit"
+    clean_a, floor = compute_reference(g, z_a, z_b, feats, kid_subset)
+    # pool3 features are float32 values held in float64: stored as float32 they come back bit for bit
+    cache.put(inputs, {"features": clean_a.float()}, {"floor": floor})
+    return clean_a, floor, "miss" if cache.enabled else "off"
+
+
+def reference_inputs(g: Generator, judge: Labeller | None, direction: Direction | None, n: int, seed: int, feats,
+                     kid_subset: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The two feature-free latent sets (seeds ``seed`` and ``seed + 1``) and the cache key's inputs."""
+    from eraser.cache import digest_generator, digest_tensors
 
     z_a = clean_latents(g, judge, direction, n, seed)  # [n, D]
     z_b = clean_latents(g, judge, direction, n, seed + 1)
-    cache = TensorCache("fid-reference")
     inputs = {"what": "FID reference features and floors", "generator": digest_generator(g),
               "latents": [digest_tensors({"z": z_a}), digest_tensors({"z": z_b})], "features": feats.fingerprint(),
               "kid": {"subsets": KID_SUBSETS, "subset_size": kid_subset}, "pr_k": 3}
-    hit = cache.get(inputs) if cache.enabled else None
-    if hit is not None:
-        return hit[0]["features"].double(), hit[1]["floor"], "hit"
+    return z_a, z_b, inputs
+
+
+def compute_reference(g: Generator, z_a: torch.Tensor, z_b: torch.Tensor, feats,
+                      kid_subset: int) -> tuple[torch.Tensor, dict[str, float]]:
+    """Inception features of G(z_a) ``[n, 2048]`` and the floors between G(z_a) and G(z_b), streamed."""
     fid, kid, pr = _metrics(kid_subset)
     batches: list[torch.Tensor] = []
     _stream(g, z_a, feats, batches.append, *(lambda f, m=m: m.update(features_real=f) for m in (fid, kid, pr)))
@@ -163,9 +183,7 @@ def reference_features(g: Generator, judge: Labeller | None, direction: Directio
     clean_a = torch.cat(batches)  # [n, 2048]
     precision, recall = pr.compute()
     floor = {"fid": fid.compute(), "kid": kid.compute()[0], "precision": precision, "recall": recall}
-    # pool3 features are float32 values held in float64: stored as float32 they come back bit for bit
-    cache.put(inputs, {"features": clean_a.float()}, {"floor": floor})
-    return clean_a, floor, "miss" if cache.enabled else "off"
+    return clean_a, floor
 
 
 def distribution_metrics(g: Generator, g_new: Generator, judge: Labeller | None, direction: Direction | None, n: int,

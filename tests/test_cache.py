@@ -175,3 +175,51 @@ def test_inception_fingerprint_names_the_network(monkeypatch):
     assert f["runtime"] == INCEPTION_RUNTIME and plain.fingerprint()["runtime"] == "plain"
     assert f["network"] == plain.fingerprint()["network"] and len(f["network"]) == 64
     assert f["device"] == "cpu" and f["batch_size"] == 64
+
+
+def test_statistics_shipped_beside_a_model_are_read_checked_and_never_written(monkeypatch, tmp_path, isolated_cache):
+    """An entry in ``pretrained/<model>/cache/fid-reference/`` (scripts/make_reference_stats.py) serves an erase
+    whose key matches, with no feature pass; the user's cache is not written by that read; a damaged shipped
+    entry is a miss with a warning (then computed and stored in the user's cache, the shipped file untouched);
+    ERASER_NO_CACHE ignores it."""
+    import warnings
+
+    from eraser import registry
+    from eraser.evaluation import compute_reference, reference_inputs
+
+    g = tiny_dcgan(seed=0)
+    unit = torch.zeros(g.latent_dim)
+    unit[0] = 1.0
+    direction = Direction(unit, 0.5, "test", 1.0, -1.0, 10, 10, None, 0)
+    feats = CountingFeatures()
+    z_a, z_b, inputs = reference_inputs(g, None, direction, 24, 7, feats, 8)
+    features, floor = compute_reference(g, z_a, z_b, feats, 8)
+    root = tmp_path / "pretrained"
+    shipped = TensorCache("fid-reference", folder=root / "m" / "cache", shipped=[]).put(
+        inputs, {"features": features.float()}, {"floor": floor})
+    assert shipped == root / "m" / "cache" / "fid-reference" / f"{digest_inputs(inputs)}.safetensors"
+    monkeypatch.setattr(registry, "pretrained_root", lambda: root)
+
+    feats.calls = 0
+    got, got_floor, state = reference_features(g, None, direction, 24, 7, feats, 8)
+    assert state == "shipped" and feats.calls == 0 and torch.equal(got, features) and got_floor == floor
+    assert not (isolated_cache / "fid-reference").exists()  # read only: nothing copied into the user's cache
+    # another seed has another key: the shipped entry does not serve it
+    assert reference_features(g, None, direction, 24, 8, feats, 8)[2] == "miss"
+
+    monkeypatch.setenv("ERASER_NO_CACHE", "1")
+    feats.calls = 0
+    assert reference_features(g, None, direction, 24, 7, feats, 8)[2] == "off" and feats.calls == 2
+    monkeypatch.delenv("ERASER_NO_CACHE")
+
+    raw = bytearray(shipped.read_bytes())
+    raw[-3] ^= 0xFF  # one flipped byte in the tensor data: its stored digest no longer matches
+    shipped.write_bytes(bytes(raw))
+    feats.calls = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again, again_floor, state = reference_features(g, None, direction, 24, 7, feats, 8)
+    assert state == "miss" and feats.calls == 2 and torch.equal(again, features) and again_floor == floor
+    assert any("damaged cache entry" in str(w.message) and str(shipped) in str(w.message) for w in caught)
+    assert shipped.read_bytes() == bytes(raw)  # the shipped file is never rewritten
+    assert reference_features(g, None, direction, 24, 7, feats, 8)[2] == "hit"  # now from the user's cache

@@ -129,3 +129,25 @@ def test_marks_heldout_split_and_latents_by_label():
     assert len(no) == marks.counts()["no"] == 1251
     first_no = next(r["id"] for r in rows if r["label"] == "no")
     assert torch.equal(no[0], marks.z[first_no])
+
+
+def test_shipped_reference_statistics_match_their_provenance_and_the_shipped_models():
+    """pretrained/digiface-dcgan64/cache/ (scripts/make_reference_stats.py): every entry's sha256 and key are the
+    ones recorded, its stored floors are the recorded ones, and the generator and judge it was made from are
+    the shipped files of today (a retrained model would make the entry stale: rerun the script)."""
+    from safetensors import safe_open
+
+    folder = pretrained_root() / "digiface-dcgan64" / "cache"
+    prov = json.loads((folder / "PROVENANCE.json").read_text())
+    for role in ("generator", "judge"):
+        shipped = pretrained_root() / prov[role]["name"] / "model.safetensors"
+        assert hashlib.sha256(shipped.read_bytes()).hexdigest() == prov[role]["model_sha256"], role
+    files = sorted(p.name for p in (folder / "fid-reference").glob("*.safetensors"))
+    assert files == sorted(e["file"] for e in prov["entries"]) and files
+    for e in prov["entries"]:
+        path = folder / "fid-reference" / e["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == e["sha256"] and e["file"] == f"{e['key']}.safetensors"
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+            assert f.get_tensor("features").shape == (e["n_per_set"], 2048)
+        assert meta["floor"] == e["floor"]
