@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ SECTION = "Erase a feature from your own generator"
 #: appended to a command (a repeated click option takes its last value): fewer steps and samples, same flow
 TINY = {
     ("erase",): ["--method", "paper", "--steps", "40", "--batch-size", "8", "--n-eval", "300", "--fid-samples", "0",
-                 "--guard-every", "10", "--quiet"],
+                 "--guard-every", "0", "--quiet"],
     ("probe", "train"): ["--embedder", "inception-fid@75"],
 }
 
@@ -38,6 +39,7 @@ def commands(bash: str) -> list[list[str]]:
     return [shlex.split(line, comments=True) for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+@pytest.mark.slow  # about 2 CPU-minutes: 480 samples marked, a probe trained on their Inception embeddings, an erase
 def test_readme_own_generator_walkthrough_runs(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # `mygan` importable, as from the folder the reader works in
@@ -72,18 +74,21 @@ def test_readme_own_generator_walkthrough_runs(run_cli, tmp_path, monkeypatch):
     assert cfg["class"] == "mygan:SmallGAN" and cfg["init_args"] == {"nz": 16} and cfg["latent_shape"] == [16]
     prov = json.loads((tmp_path / "my-gan" / "provenance.json").read_text())
     assert prov["imported_from"]["path"] == str(tmp_path / "weights.pt")
-    # the rule marked a fifth of the 480 samples
+    # the rule marked the samples that show the bar (about one in six of this generator's)
     marks = json.loads((tmp_path / "marking" / "marks.json").read_text())
-    assert marks["counts"] == {"yes": 96, "no": 384, "unsure": 0} and marks["feature"] == "bright"
+    c = marks["counts"]
+    assert c["yes"] + c["no"] == 480 and c["unsure"] == 0 and 0.1 < c["yes"] / 480 < 0.25 and marks["feature"] == "bar"
     # the erase passed its guards, and the probe measured the feature going
-    m = json.loads((tmp_path / "my-gan-no-bright" / "report" / "metrics.json").read_text())
+    m = json.loads((tmp_path / "my-gan-no-bar" / "report" / "metrics.json").read_text())
     assert m["verdict"] == "pass"
     rate = m["feature_rate"]
-    assert rate["classifier"].endswith("bright-probe") and rate["n"] == 300
-    assert rate["before"] > 0.1 and rate["after"] <= 0.5 * rate["before"]
+    assert rate["classifier"].endswith("bar-probe") and rate["n"] == 300
+    assert rate["before"] > 0.05 and rate["after"] <= 0.5 * rate["before"]
     assert m["preservation_on_labelled_feature_free"]["ms_ssim_mean"] >= 0.9
-    assert (tmp_path / "my-gan-no-bright" / "report" / "report.html").is_file()
-    # after.png decodes the erased model: the same latents, darker images than the original's
+    assert (tmp_path / "my-gan-no-bar" / "report" / "report.html").is_file()
+    # after.png decodes the erased model: at its latents, the bar rows of the samples that showed it are darker now
     z = torch.from_numpy(np.load(tmp_path / "after.latents.npy"))
-    g, g_new = (namespace["eraser"].load(p, trust_code=True) for p in ("my-gan", "my-gan-no-bright"))
-    assert float(g_new.generate(z).mean()) < float(g.generate(z).mean())
+    g, g_new = (namespace["eraser"].load(p, trust_code=True) for p in ("my-gan", "my-gan-no-bar"))
+    before, after = (x.generate(z)[:, :, 12:18].mean(dim=(1, 2, 3)) for x in (g, g_new))
+    had = before > 0.5
+    assert had.sum() >= 3 and float(after[had].mean()) < float(before[had].mean()) - 0.3
