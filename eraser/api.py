@@ -100,7 +100,7 @@ def erase(generator: Generator | nn.Module | str | Path, labeller: str | Labelle
 
 def evaluate(original: Generator | nn.Module | str | Path, erased: Generator | nn.Module | str | Path, out: str | Path, *,
              feature_classifier: str | Labeller | None = None, labeller: str | Labeller | None = None,
-             latent_shape: tuple[int, ...] | None = None, n_eval: int = 2000, fid_samples: int = 2000,
+             latent_shape: tuple[int, ...] | None = None, n_eval: int = 2000, fid_samples: int = 500,
              limits: GuardLimits | dict[str, float] | None = None, device: str = "cpu", seed: int = 3000) -> Evaluation:
     """Measure an erased generator against its original (as ``eraser evaluate``); write the report to ``out``."""
     from eraser.evaluation import run_evaluate

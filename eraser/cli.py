@@ -69,11 +69,9 @@ _trust_code_option = click.option(
     help="Let a checkpoint's config.json name a class from a module outside eraser (importing it runs that module's code).")
 
 
-def generator_options(f):
-    """Options that say which generator to load, shared by every command that takes one."""
-    options = [
-        click.option("--generator", "-g", required=True, metavar="NAME|PATH",
-                     help="Shipped model name (see `eraser models`), checkpoint folder, diffusers folder, TorchScript or weights file."),
+def _loader_option_list() -> list:
+    """How to read a generator that does not describe itself (a bare weights file, TorchScript)."""
+    return [
         click.option("--class", "module_class", metavar="MODULE:CLASS",
                      help="For a bare weights file: the nn.Module class the weights belong to."),
         click.option("--init-args", callback=_parse_json_object, metavar="JSON",
@@ -83,6 +81,22 @@ def generator_options(f):
         click.option("--state-dict-key", metavar="KEY", help="Entry of a training checkpoint that holds the generator's state dict."),
         click.option("--trust-pickle", is_flag=True, help="Allow reading pickled weights that can run code (only for files you trust)."),
         _trust_code_option,
+    ]
+
+
+def loader_options(f):
+    """The loader flags alone (``--class --init-args --latent-shape --state-dict-key --trust-pickle --trust-code``)."""
+    for opt in reversed(_loader_option_list()):
+        f = opt(f)
+    return f
+
+
+def generator_options(f):
+    """Options that say which generator to load, shared by every command that takes one."""
+    options = [
+        click.option("--generator", "-g", required=True, metavar="NAME|PATH",
+                     help="Shipped model name (see `eraser models`), checkpoint folder, diffusers folder, TorchScript or weights file."),
+        *_loader_option_list(),
         click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N]."),
     ]
     for opt in reversed(options):
@@ -90,10 +104,11 @@ def generator_options(f):
     return f
 
 
-def _load_generator(kw: dict):
-    from eraser.generators import LoadOptions, load_generator
+def _load_options(kw: dict):
+    """The LoadOptions of the loader flags, popped from ``kw``."""
+    from eraser.generators import LoadOptions
 
-    opts = LoadOptions(
+    return LoadOptions(
         module_class=kw.pop("module_class"),
         init_args=kw.pop("init_args"),
         latent_shape=kw.pop("latent_shape"),
@@ -101,6 +116,12 @@ def _load_generator(kw: dict):
         trust_pickle=kw.pop("trust_pickle"),
         trust_code=kw.pop("trust_code"),
     )
+
+
+def _load_generator(kw: dict):
+    from eraser.generators import load_generator
+
+    opts = _load_options(kw)
     return load_generator(kw.pop("generator"), device=kw.pop("device"), options=opts)
 
 
@@ -121,7 +142,34 @@ def _latents(generator, n: int | None, seed: int, latents: Path | None):
 
 
 # -- commands ----------------------------------------------------------------------------------
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+EPILOG = """\b
+A typical flow, your own generator (see the README, "Erase a feature from your own generator"):
+  eraser import weights.pt --class mygan:Generator --init-args '{"nz": 100}' --latent-shape 100,1,1 --out my-gan
+  eraser marks grid -g my-gan --trust-code --n 480 --feature smile --out marking
+  (fill in marking/marks.json by eye; `eraser marks suggest`, then `eraser marks merge` for more rounds)
+  eraser erase -g my-gan --trust-code --labeller marks:marking/marks.json --out my-gan-no-smile
+  (open my-gan-no-smile/report/report.html)
+  eraser sample -g my-gan-no-smile --trust-code --n 64 --out after.png
+
+\b
+With the shipped models:
+  eraser erase -g digiface-dcgan64 --labeller marks:assets/marks/digiface-eyeglasses.json \\
+      --feature-classifier digiface-eyeglasses-clf --out erased-eyeglasses
+  eraser sample -g erased-eyeglasses --n 64 --out after.png
+"""
+
+
+#: the order `eraser --help` lists commands in: the order of a typical flow, then the rest alphabetically
+FLOW = ("import", "sample", "marks", "probe", "label", "erase", "evaluate", "audit", "compare", "batch", "models")
+
+
+class FlowGroup(click.Group):
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        return [n for n in FLOW if n in names] + [n for n in names if n not in FLOW]
+
+
+@click.group(cls=FlowGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="eraser")
 def cli() -> None:
     """Remove one visual feature from a pretrained GAN or VAE, without its training data."""
@@ -262,6 +310,54 @@ def marks_grid(**kw) -> None:
         z = generator.sample_latents(n, seed)
     grids = write_marking_grids(generator, z, out, feature, per_grid)
     click.echo(f"wrote {len(grids)} grids of {n} samples and {out / 'marks.json'}; set each label to yes/no/unsure")
+
+
+@marks.command("merge")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MARKS.json...")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="A new marks file; its latents are written beside it (OUT's name with .latents.npy).")
+@click.option("--prefer", type=click.Choice(["last", "first"]), default=None,
+              help="When one latent is marked yes in one file and no in another, keep the later (last) or earlier "
+                   "(first) file's label. [default: refuse, with the count]")
+def marks_merge(files: tuple[Path, ...], out: Path, prefer: str | None) -> None:
+    """Merge marks files of one feature and generator (e.g. a first round and `marks suggest` rounds) into one.
+
+    The same latent marked in several files is kept once; an 'unsure' gives way to a yes or no of the same latent.
+    """
+    import shutil
+    import tempfile
+
+    from eraser.io import sha256_file
+    from eraser.labelling.marks import load_marks, merge_marks, save_marks
+    from eraser.labelling.spec import spec_files
+    from eraser.validate import check_outputs, labeller_inputs
+
+    if out.suffix != ".json":
+        raise EraserError(f"--out {out} must be a .json file (its latents go beside it as .latents.npy)")
+    latents_out = out.with_name(out.name.removesuffix(".json") + ".latents.npy")
+    for p in (out, latents_out):
+        if p.exists() or p.is_symlink():
+            raise EraserError(f"{p} already exists; choose a new --out file (marks merge never overwrites)")
+    check_outputs([x for f in files for x in labeller_inputs(spec_files(f"marks:{f}"), "marks file")],
+                  files={"--out": out, "the latents file beside --out": latents_out})
+    sources = [(str(f), load_marks(f)) for f in files]
+    merged, counts = merge_marks(sources, prefer)
+    rubrics = {str(m.meta.get("rubric")) for _, m in sources}
+    extra: dict = {"rubric": sources[0][1].meta["rubric"]} if len(rubrics) == 1 and "rubric" in sources[0][1].meta else {}
+    extra["merged_from"] = [{"path": str(f), "sha256": sha256_file(f), "counts": m.counts()} for f, (_, m) in zip(files, sources)]
+    if prefer:
+        extra["merged_prefer"] = prefer
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:  # written aside, then the latents and the JSON are renamed into place, the JSON last
+        save_marks(tmp / out.name, merged, latents_name=latents_out.name, extra=extra)
+        os.replace(tmp / latents_out.name, latents_out)
+        os.replace(tmp / out.name, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    c = merged.counts()
+    click.echo(f"merged {len(files)} files: {len(merged)} marks ({c['yes']} yes, {c['no']} no, {c['unsure']} unsure); "
+               f"{counts['duplicates']} duplicate latents kept once, {counts['resolved_unsure']} unsure replaced by yes/no, "
+               f"{counts['conflicts']} yes/no conflicts{f' settled by --prefer {prefer}' if prefer else ''} -> {out}")
 
 
 def _embedder_option(f):
@@ -434,10 +530,11 @@ def erase(**kw) -> None:
 @click.option("--labeller", "labeller_spec", metavar="SPEC", default=None,
               help="Labeller that says which samples are feature-free (default: the classifier).")
 @click.option("--n-eval", type=click.IntRange(min=1), default=2000, help="Fresh samples for the feature rate.")
-@click.option("--fid-samples", type=click.IntRange(min=0), default=2000, help="Samples per set for FID/KID/precision-recall (0: skip).")
+@click.option("--fid-samples", type=click.IntRange(min=0), default=500,
+              help="Samples per set for FID/KID/precision-recall (0: skip); the same default as `eraser erase`, so their FIDs compare.")
 @click.option("--guard", "guards", multiple=True, metavar="NAME=VALUE",
               help="Override a guard limit (names: " + ", ".join(GuardLimits.names()) + "). Repeatable.")
-@_trust_code_option
+@loader_options
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def evaluate(**kw) -> None:
     """Compare an erased generator with its original: metrics JSON and a self-contained HTML report."""
@@ -450,9 +547,10 @@ def evaluate(**kw) -> None:
                    ("--feature-classifier", source_path(kw["feature_classifier"], "classifier")),
                    *labeller_inputs(spec_files(kw["labeller_spec"]))], dirs={"--out": kw["out"]})
     limits = GuardLimits.parse(kw["guards"])
-    with trusting_code(kw["trust_code"]):
+    opts = _load_options(kw)
+    with trusting_code(opts.trust_code):
         ev = run_evaluate(kw["original"], kw["erased"], kw["out"], kw["feature_classifier"], kw["labeller_spec"],
-                          kw["n_eval"], kw["fid_samples"], limits, kw["device"])
+                          kw["n_eval"], kw["fid_samples"], limits, kw["device"], load_options=opts)
     click.echo(f"verdict: {ev.verdict}; report: {kw['out'] / 'report.html'}")
     if ev.feature_rate is not None:
         fr = ev.feature_rate
@@ -465,6 +563,36 @@ def evaluate(**kw) -> None:
         from eraser.guards import failures_line
 
         raise GuardFailure("guards failed: " + failures_line(ev.guards))
+
+
+@cli.command("import")
+@click.argument("source", metavar="WEIGHTS|TORCHSCRIPT|DIFFUSERS_DIR")
+@loader_options
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new checkpoint folder.")
+def import_(**kw) -> None:
+    """Turn your generator into an eraser checkpoint folder, once: a weights file with --class (and --init-args,
+    --latent-shape, --state-dict-key as needed), a TorchScript file with --latent-shape, or a diffusers folder.
+    Every command then takes the folder as -g, without loader flags."""
+    import shlex
+
+    from eraser.generators.importing import import_generator
+    from eraser.validate import check_outputs
+
+    out: Path = kw.pop("out")
+    source = kw.pop("source")
+    check_outputs([("SOURCE", Path(source))], dirs={"--out": out})
+    opts = _load_options(kw)
+    command = "eraser " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["import"] else None
+    imp = import_generator(source, out, opts, command)
+    g = imp.generator
+    lo, hi = imp.output_range
+    click.echo(f"imported {source} ({type(g.module).__name__}, latent shape {','.join(map(str, g.latent_shape))}, "
+               f"{sum(p.numel() for p in g.module.parameters()):,} parameters; outputs on 16 prior samples in "
+               f"[{lo:.2f}, {hi:.2f}]) -> {out}")
+    if imp.needs_trust_code:
+        cls = g.config()["class"]
+        click.echo(f"its class {cls} is your code: later commands load {out} with --trust-code (and {cls.partition(':')[0]} "
+                   "importable, e.g. on PYTHONPATH), or register the class in Python (eraser.generators.register_class)")
 
 
 @cli.command()
@@ -531,7 +659,7 @@ def _audit_budget_options(f):
               help="A second classifier the attacks never use (e.g. digiface-eyeglasses-judge): each success counts as "
                    "confirmed only if it agrees. With --marks, each attack's false-alarm floor on the 'no' marks too.")
 @_audit_budget_options
-@_trust_code_option
+@loader_options
 @click.option("--device", default="cpu", help="cpu or cuda[:N].")
 def audit(**kw) -> None:
     """Attack a generator for an erased feature (gradient ascent, random search, direction walk); success rates
@@ -541,7 +669,7 @@ def audit(**kw) -> None:
     from eraser.audit.attacks import format_table, original_from_provenance, resolve_direction, run_audit, write_audit_files
     from eraser.audit.budget import AuditBudget
     from eraser.classifiers import load_classifier
-    from eraser.generators import LoadOptions, load_generator
+    from eraser.generators import load_generator
     from eraser.io import atomic_dir
     from eraser.labelling.spec import spec_files
     from eraser.validate import check_outputs, labeller_inputs, source_path
@@ -556,7 +684,7 @@ def audit(**kw) -> None:
     budget = AuditBudget(**{f.name: kw[f.name] for f in fields(AuditBudget)})
     if original and not kw["original"]:
         click.echo(f"original: {original} (from {kw['generator']}/provenance.json)", err=True)
-    opts = LoadOptions(trust_code=kw["trust_code"])
+    opts = _load_options(kw)
     g = load_generator(kw["generator"], kw["device"], opts)
     models = {"original": load_generator(original, kw["device"], opts), "erased": g} if original else {"generator": g}
     classifier = load_classifier(kw["feature_classifier"], kw["device"])

@@ -22,6 +22,7 @@ import torch
 from eraser.direction import Direction
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
+from eraser.generators.loading import LoadOptions
 from eraser.guards import GuardLimits, check, verdict
 from eraser.labelling.base import Labeller
 from eraser.metrics.feature_rate import feature_rate
@@ -115,11 +116,18 @@ def clean_latents(g: Generator, judge: Labeller | None, direction: Direction | N
 
 
 def _stream(g: Generator, z: torch.Tensor, feats, *updates: Callable[[torch.Tensor], None]) -> None:
-    """Decode ``z`` and take its Inception features batch by batch, handing each batch ``[B, 2048]`` to ``updates``."""
-    for i in range(0, len(z), STREAM_BATCH):
-        f = feats.features(g.generate(z[i : i + STREAM_BATCH]))  # [B, 2048] float64
-        for update in updates:
-            update(f)
+    """Decode ``z`` and take its Inception features batch by batch, handing each batch ``[B, 2048]`` to ``updates``.
+
+    A progress bar (tqdm, on stderr) shows on a terminal only; this is the slow part of an evaluation.
+    """
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(z), desc=f"Inception features, {g.name}", unit="img", disable=None, leave=False) as bar:
+        for i in range(0, len(z), STREAM_BATCH):
+            f = feats.features(g.generate(z[i : i + STREAM_BATCH]))  # [B, 2048] float64
+            for update in updates:
+                update(f)
+            bar.update(len(f))
 
 
 def _metrics(kid_subset: int, real: torch.Tensor | None = None):
@@ -235,12 +243,13 @@ def evaluate_erase(g: Generator, g_new: Generator, direction: Direction, z_clean
 
 def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, feature_classifier: str | Labeller | None,
                  labeller: str | Labeller | None, n_eval: int, fid_samples: int, limits: GuardLimits | None = None,
-                 device: str = "cpu", seed: int = 3000) -> Evaluation:
+                 device: str = "cpu", seed: int = 3000, load_options: LoadOptions | None = None) -> Evaluation:
     """Compare an erased generator with its original; write ``metrics.json`` and ``report.html`` into ``out``.
 
     Feature-free latents (preservation, FID reference) are judged by the ``labeller`` if given, else by
     the classifier; without either, by the feature direction recorded in ``erased``'s report. The
     erased checkpoint is only read. A failed guard is the returned verdict, not an exception.
+    ``load_options`` say how to read a source that does not describe itself (a bare weights file).
     """
     from eraser.generators import load_generator
     from eraser.io import atomic_dir, check_writable
@@ -252,8 +261,8 @@ def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, 
     if out.exists():
         raise EraserError(f"{out} already exists; choose a new --out folder")
     check_writable(out)
-    g = original if isinstance(original, Generator) else load_generator(original, device)
-    g_new = erased if isinstance(erased, Generator) else load_generator(erased, device)
+    g = original if isinstance(original, Generator) else load_generator(original, device, load_options)
+    g_new = erased if isinstance(erased, Generator) else load_generator(erased, device, load_options)
     classifier = feature_classifier
     if isinstance(feature_classifier, str):
         from eraser.classifiers import load_classifier

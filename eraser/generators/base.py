@@ -10,6 +10,7 @@ latent files always see vectors. Adapters for each family subclass it and overri
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -18,6 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from eraser.errors import EraserError
+
+log = logging.getLogger("eraser.generators")
+#: how far outside [-1, 1] an output may go (float rounding, a tanh's overshoot) before it is reported
+RANGE_TOLERANCE = 0.01
 
 
 class Generator:
@@ -32,6 +37,8 @@ class Generator:
 
     #: identifies the adapter in a checkpoint's config.json
     kind: ClassVar[str] = "module"
+    #: set once the out-of-range warning has been logged for this generator
+    _range_warned: bool = False
 
     def __init__(self, module: nn.Module, latent_shape: tuple[int, ...], name: str = "generator") -> None:
         if not latent_shape or any(int(s) <= 0 for s in latent_shape):
@@ -88,9 +95,28 @@ class Generator:
 
     @torch.no_grad()
     def generate(self, z: Tensor, batch_size: int = 256) -> Tensor:
-        """``decode`` in batches without gradients, clamped to [-1, 1], returned on the CPU."""
-        out = [self.decode(z[i : i + batch_size]).clamp_(-1, 1).cpu() for i in range(0, len(z), batch_size)]
+        """``decode`` in batches without gradients, clamped to [-1, 1], returned on the CPU.
+
+        Values outside [-1, 1] by more than ``RANGE_TOLERANCE`` are logged once per generator (a warning
+        on the ``eraser.generators`` logger): a network that outputs [0, 1] or [0, 255] needs rescaling.
+        """
+        out = []
+        for i in range(0, len(z), batch_size):
+            x = self.decode(z[i : i + batch_size])
+            self.check_range(x)
+            out.append(x.clamp_(-1, 1).cpu())
         return torch.cat(out)
+
+    def check_range(self, x: Tensor) -> None:
+        """Warn once (logging) if images ``x`` leave [-1, 1] by more than ``RANGE_TOLERANCE``."""
+        if self._range_warned or not len(x):
+            return
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            self._range_warned = True
+            log.warning(f"{self.name} outputs values in [{lo:.3g}, {hi:.3g}], outside [-1, 1]; eraser clamps images "
+                        "to [-1, 1], which cuts off everything beyond. A generator must output RGB in [-1, 1]: "
+                        "rescale its output (x * 2 - 1 for [0, 1], x / 127.5 - 1 for [0, 255])")
 
     def encode(self, x: Tensor) -> Tensor:
         """Flat latents ``[N, latent_dim]`` for images ``x`` ``[N, 3, H, W]`` in [-1, 1] (VAEs only)."""

@@ -59,3 +59,4 @@ def check_latent_shape(generator: Generator, source: str) -> None:
         got = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise EraserError(f"{source} turns a latent of shape {shape} into {got}, not images [N, C, H, W]; "
                           "check the latent shape (--latent-shape, or latent_shape in its config.json)")
+    generator.check_range(x)

@@ -211,6 +211,69 @@ def save_marks(path: str | Path, marks: Marks, latents_name: str | None = None, 
     return path
 
 
+def merge_marks(sources: list[tuple[str, Marks]], prefer: str | None = None) -> tuple[Marks, dict[str, int]]:
+    """One ``Marks`` from several files of the same feature and generator, in file order.
+
+    The same latent (bit for bit, as float32) marked in several files is kept once. An ``unsure`` gives way
+    to a ``yes`` or ``no`` of the same latent. A ``yes`` against a ``no`` is a conflict: without ``prefer``
+    it is a one-line error with their count; ``prefer="last"`` keeps the later file's label, ``"first"`` the
+    earlier's. Returns the merged marks and counts (``duplicates``, ``resolved_unsure``, ``conflicts``).
+    """
+    if len(sources) < 2:
+        raise EraserError("give at least two marks files to merge")
+    if prefer not in (None, "first", "last"):
+        raise EraserError(f"--prefer must be first or last, not {prefer!r}")
+    features = {m.feature for _, m in sources}
+    if len(features) > 1:
+        raise EraserError("the marks files mark different features (" + ", ".join(f"{p}: {m.feature!r}" for p, m in sources)
+                          + "); merge only marks of one feature")
+    generators = {m.generator for _, m in sources if m.generator}
+    if len(generators) > 1:
+        raise EraserError("the marks files are of different generators (" + ", ".join(f"{p}: {m.generator!r}" for p, m in sources)
+                          + "); merge only marks of one generator's samples")
+    dims = {m.z.shape[1] for _, m in sources}
+    if len(dims) > 1:
+        raise EraserError("the marks files have latents of different lengths (" + ", ".join(f"{p}: {m.z.shape[1]}" for p, m in sources)
+                          + "); merge only marks of one generator's samples")
+    index: dict[bytes, int] = {}
+    rows: list[Tensor] = []
+    labels: list[str] = []
+    origin: list[str] = []
+    counts = {"duplicates": 0, "resolved_unsure": 0, "conflicts": 0}
+    conflicts: list[str] = []
+    for path, m in sources:
+        for k, (row, lab) in enumerate(zip(m.z.float(), m.labels)):
+            key = row.numpy().tobytes()
+            j = index.get(key)
+            if j is None:
+                index[key] = len(rows)
+                rows.append(row)
+                labels.append(lab)
+                origin.append(f"id {m.ids[k]} of {path}")
+                continue
+            counts["duplicates"] += 1
+            old = labels[j]
+            if old == lab or lab == "unsure":
+                continue
+            if old == "unsure":
+                labels[j] = lab
+                counts["resolved_unsure"] += 1
+                continue
+            counts["conflicts"] += 1
+            if len(conflicts) < 3:
+                conflicts.append(f"{origin[j]} is {old}, id {m.ids[k]} of {path} is {lab}")
+            if prefer == "last":
+                labels[j] = lab
+    if counts["conflicts"] and prefer is None:
+        n = counts["conflicts"]
+        raise EraserError(f"{n} latent{'s are' if n > 1 else ' is'} marked yes in one file and no in another ("
+                          + "; ".join(conflicts) + ("; …" if n > len(conflicts) else "")
+                          + "); correct the marks in one file, or pass --prefer last (later files win) or --prefer first")
+    first = sources[0][1]
+    generator = next(iter(generators)) if generators else None
+    return Marks(torch.stack(rows), labels, first.feature, generator), counts
+
+
 class MarksLabeller(Labeller):
     """Labels exactly the samples a person marked: 1 yes, 0 no, NaN unsure.
 
