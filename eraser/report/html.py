@@ -29,7 +29,7 @@ th{background:#fafafa}
 .first{display:flex;gap:18px;align-items:flex-start}.first>.facts{flex:1 1 620px;min-width:0}
 .first>.glance{flex:0 0 auto}
 .facts th{width:120px;white-space:nowrap}
-img{max-width:100%;image-rendering:pixelated}code{background:#f4f4f4;padding:1px 4px;word-break:break-all}
+img{max-width:100%;image-rendering:pixelated}code{background:#f4f4f4;padding:1px 4px;overflow-wrap:anywhere}
 .small{color:#555;font-size:12px}.num{text-align:right;font-variant-numeric:tabular-nums}
 ol{margin:4px 0;padding-left:20px}li{margin:2px 0}
 """

@@ -177,12 +177,9 @@ class ReportSummary:
                          "feature (for eyeglasses: digiface-eyeglasses-clf), or train one from your marks with "
                          "`eraser probe train` and pass its folder. Until then the verdict says nothing about "
                          "whether the feature is gone.")
-        if self.cost.fid_reference_from_direction:
-            steps.append("FID's feature-free reference was chosen by the latent direction itself (no classifier "
-                         "judged it), so FID cannot show feature left behind; a measuring classifier fixes that.")
-        if self.audit is None:
-            steps.append(f"Check robustness: `{self.audit_command()}` (attacks search the latent space for the feature).")
         steps.append(f"Look at the erased model's samples: `eraser sample -g {out} --n 64 --out samples.png`.")
+        if self.audit is None and all(f.measured for f in self.features):
+            steps.append("Check robustness with the `eraser audit` command above.")
         steps.append(f"Compare with another erase: `eraser compare {out} OTHER_OUT --out compare.html`.")
         return steps
 
