@@ -236,7 +236,7 @@ def evaluation_summary(ev: Evaluation, limits: GuardLimits, device: str, labelle
         erased=ev.erased, verdict=ev.verdict, features=[row],
         cost=Cost.from_metrics(ev.preservation, ev.distribution, None), guards=as_dicts(ev.guards),
         guard_limits=asdict(limits), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        device=device, eraser_version=__version__, out=ev.erased)
+        device=device, eraser_version=__version__, out=ev.erased, feature_classifier=classifier.name if classifier else None)
 
 
 def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, feature_classifier: str | Labeller | None,

@@ -231,7 +231,7 @@ def report_summary(req: EraseRequest, spec: LabellerSpec | None, labeller: Label
         settings=asdict(req.settings), guard_limits=asdict(req.limits), command=reproduce_command(req, spec),
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), device=device,
         eraser_version=__version__, weights_sha256={"original": _source_hash(req.generator), "erased": None},
-        out=str(req.out))
+        out=str(req.out), feature_classifier=_name(req.feature_classifier))
 
 
 def run_erase(req: EraseRequest) -> EraseResult:

@@ -146,7 +146,7 @@ def cost_html(s: ReportSummary) -> str:
                      f"(1 = unchanged; limit ≥ {lim.get('min_ms_ssim', float('nan')):.3g})")
     if c.fid is not None:
         ref = " — reference chosen by the latent direction, not a classifier" if c.fid_reference_from_direction else ""
-        items.append(f"FID <b>{c.fid:.2f}</b> vs floor {c.fid_floor:.2f} (+{c.fid - c.fid_floor:.2f}; limit ≤ "
+        items.append(f"FID <b>{c.fid:.2f}</b> vs floor {c.fid_floor:.2f} ({c.fid - c.fid_floor:+.2f}; limit ≤ "
                      f"+{lim.get('max_fid_over_floor', float('nan')):.3g}; {c.fid_n} samples per set{ref})")
         items.append(f"recall <b>{c.recall:.3f}</b> vs floor {c.recall_floor:.3f} "
                      f"({c.recall - c.recall_floor:+.3f}; limit: drop ≤ {lim.get('max_recall_drop', float('nan')):.3g})")

@@ -140,6 +140,8 @@ class ReportSummary:
     weights_sha256: dict[str, str | None] = field(default_factory=dict)
     #: the output folder the erased checkpoint is in (for the commands in "what next")
     out: str | None = None
+    #: the --feature-classifier as given (a name or path the audit command accepts)
+    feature_classifier: str | None = None
 
     @property
     def status(self) -> str:
@@ -152,7 +154,7 @@ class ReportSummary:
     def audit_command(self) -> str:
         """The ``eraser audit`` command for this erase (placeholders where a classifier is missing)."""
         out = self.out or self.erased
-        clf = next((f.classifier for f in self.features if f.classifier), None) or "CLASSIFIER"
+        clf = self.feature_classifier or "CLASSIFIER"
         return f"eraser audit -g {out} --feature-classifier {clf} --out {out}-audit"
 
     def next_steps(self) -> list[str]:
