@@ -151,7 +151,7 @@ def labels_made_by(spec: LabellerSpec | None, labeller: Labeller) -> str:
         sums = Path(__file__).resolve().parents[1] / "assets" / "marks" / "SHA256SUMS"
         if sums.is_file() and path.is_file() and sha256_file(path) in sums.read_text().split():
             return "automated AI annotators, not people (the shipped marks; see assets/marks/README.md)"
-        return "not recorded in the marks file"
+        return "unknown (the marks file does not say who made them)"
     if spec.kind == "clip":
         return "CLIP zero-shot scores (automatic)"
     if spec.kind == "probe":

@@ -92,7 +92,7 @@ def test_unmeasured_erase_report_and_compare(run_cli, tiny_checkpoint, tmp_path)
     assert s["status"] == "not measured" and s["verdict"] == "pass"
     f = s["features"][0]
     assert f["name"] == "planted" and f["before"] is None and f["labels"] == {"yes": n_yes, "no": 300 - n_yes, "unsure": 0}
-    assert f["labels_by"] == "not recorded in the marks file"
+    assert f["labels_by"] == "unknown (the marks file does not say who made them)"
     assert s["cost"]["fid_reference_from_direction"] is True and s["cost"]["fid_n"] == 12
     assert json.loads((a / "provenance.json").read_text())["feature"] == "planted"
     assert s["weights_sha256"]["erased"] == __import__("eraser.io", fromlist=["x"]).sha256_file(a / "model.safetensors")
