@@ -596,6 +596,19 @@ def import_(**kw) -> None:
 
 
 @cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("compare.html"),
+              help="A new HTML file for the comparison.")
+def compare(a: Path, b: Path, out: Path) -> None:
+    """Put two erases side by side (their --out folders): verdicts, feature rates, cost, settings that differ, grids."""
+    from eraser.report.compare import write_compare
+
+    path = write_compare(a, b, out)
+    click.echo(f"compared {a} and {b} -> {path}")
+
+
+@cli.command()
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Folder for the jobs' outputs and the summary (created; reused to resume).")

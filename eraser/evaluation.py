@@ -72,7 +72,8 @@ def preservation(g: Generator, g_new: Generator, z: torch.Tensor, batch_size: in
             lp.append(metric(a.to(g.device), b.to(g.device)).cpu())
     s, d = torch.cat(ssim), torch.cat(l1)
     return Preservation(float(s.mean()), float(s.min()), float(d.mean()), len(z), lpips=lpips,
-                        lpips_mean=float(torch.cat(lp).mean()) if lp else None, lpips_note=note)
+                        lpips_mean=float(torch.cat(lp).mean()) if lp else None, lpips_note=note,
+                        per_sample=[round(float(v), 5) for v in s])
 
 
 def feature_rates(g: Generator, g_new: Generator, classifier: Labeller, z: torch.Tensor) -> tuple[FeatureRates, torch.Tensor]:
@@ -241,6 +242,29 @@ def evaluate_erase(g: Generator, g_new: Generator, direction: Direction, z_clean
     return pres, ev, rates
 
 
+def evaluation_summary(ev: Evaluation, limits: GuardLimits, device: str, labeller: Labeller | None,
+                       classifier: Labeller | None):
+    """The report summary (``eraser.report.summary``) of an evaluation."""
+    import datetime
+    from dataclasses import asdict
+
+    from eraser.guards import as_dicts
+    from eraser.report.summary import Cost, FeatureSummary, ReportSummary
+    from eraser.version import __version__
+
+    names = [x.feature for x in (classifier, labeller) if x is not None and x.feature != "feature"]
+    feature = names[0] if names else "the feature"
+    guard = next((r for r in ev.guards if r.name == "feature_rate"), None)
+    row = FeatureSummary.from_rates(feature, ev.feature_rate, guard,
+                                    labeller=labeller.name if labeller is not None else None)
+    return ReportSummary(
+        kind="evaluate", title=f"Evaluation of {ev.erased} against {ev.original}", generator=ev.original,
+        erased=ev.erased, verdict=ev.verdict, features=[row],
+        cost=Cost.from_metrics(ev.preservation, ev.distribution, None), guards=as_dicts(ev.guards),
+        guard_limits=asdict(limits), date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        device=device, eraser_version=__version__, out=ev.erased, feature_classifier=classifier.name if classifier else None)
+
+
 def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, feature_classifier: str | Labeller | None,
                  labeller: str | Labeller | None, n_eval: int, fid_samples: int, limits: GuardLimits | None = None,
                  device: str = "cpu", seed: int = 3000, load_options: LoadOptions | None = None) -> Evaluation:
@@ -294,10 +318,11 @@ def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, 
     ev.verdict = "pass" if passed else "fail"
     if direction is not None:
         z = g.sample_latents(4000, seed + 2)
-        z_feat = z[direction.project(z) >= direction.threshold + 0.5][:16]
+        z_feat = z[direction.project(z) >= direction.threshold + 0.5][:8]
     else:
-        z_feat = z_eval[classifier.decide(sb)][:16] if classifier is not None else z_eval[:16]
+        z_feat = z_eval[classifier.decide(sb)][:8] if classifier is not None else z_eval[:8]
+    summary = evaluation_summary(ev, limits, device, lab, classifier)
     with atomic_dir(out) as tmp:
-        write_report(tmp, g, g_new, z_feat, z_clean[:16], ev.to_dict(), ev.guards, history, passed,
-                     title=f"eraser report: {g.name} → {g_new.name}")
+        write_report(tmp, g, g_new, summary, ev.to_dict(), ev.guards, history, z_feat, z_clean, z_eval,
+                     pres.worst(8))
     return ev

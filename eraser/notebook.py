@@ -1019,8 +1019,8 @@ def show_outcome(outcome: EraseOutcome) -> None:
     _display(HTML("".join(parts)))
     grid = outcome.report / "before_after.png"
     if grid.is_file():
-        _display(HTML("<b>Before / after at the same latents</b> (row pairs: original, erased; top: samples "
-                      "marked <i>yes</i>, bottom: samples marked <i>no</i>)"),
+        _display(HTML("<b>Before / after at the same latents</b> (each block: original, erased, difference; "
+                      "labelled samples, fresh samples with the feature, the feature-free samples changed most)"),
                  Image(data=grid.read_bytes(), width=2 * 530))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 from eraser.errors import EraserError
 from eraser.generators import LoadOptions
 from eraser.generators.base import Generator
-from eraser.guards import GuardLimits
+from eraser.guards import GuardLimits, as_dicts
 from eraser.labelling.base import Labeller
 from eraser.labelling.spec import LabellerSpec
 from eraser.results import EraseMetrics, EraseResult
@@ -136,6 +136,104 @@ def method_record(settings: EraseSettings, fit, mining: list[dict[str, float]]) 
     return rec
 
 
+def labels_made_by(spec: LabellerSpec | None, labeller: Labeller) -> str:
+    """Who or what made the labels, in words: the shipped marks say they were made by automated AI
+    annotators; a marks file's own ``made_by`` is quoted; other labellers are automatic."""
+    if spec is None:
+        return f"{labeller.name} (a labeller object in memory)"
+    if spec.kind == "marks":
+        from eraser.io import read_json, sha256_file
+
+        path = Path(spec.arg)
+        doc = read_json(path, "marks file")
+        if isinstance(doc, dict) and isinstance(doc.get("made_by"), str):
+            return doc["made_by"]
+        sums = Path(__file__).resolve().parents[1] / "assets" / "marks" / "SHA256SUMS"
+        if sums.is_file() and path.is_file() and sha256_file(path) in sums.read_text().split():
+            return "automated AI annotators, not people (the shipped marks; see assets/marks/README.md)"
+        return "unknown (the marks file does not say who made them)"
+    if spec.kind == "clip":
+        return "CLIP zero-shot scores (automatic)"
+    if spec.kind == "probe":
+        return "a probe classifier (automatic)"
+    return f"the {spec.kind} labeller (automatic)"
+
+
+def reproduce_command(req: EraseRequest, spec: LabellerSpec | None) -> str | None:
+    """An ``eraser erase`` command line that runs this request again (None when an input is an object in
+    memory); options at their defaults are left out."""
+    import shlex
+
+    from eraser.unlearn.settings import EraseSettings
+
+    if not isinstance(req.generator, str) or spec is None or not (
+            req.feature_classifier is None or isinstance(req.feature_classifier, str)):
+        return None
+    args = ["eraser", "erase", "-g", req.generator, "-l", str(spec)]
+    if req.feature_classifier:
+        args += ["--feature-classifier", req.feature_classifier]
+    defaults = EraseSettings(method=req.settings.method)
+    flags = {"method": "--method", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "alpha": "--alpha",
+             "margin": "--margin", "feature_fraction": "--feature-fraction", "band": "--band", "depth": "--depth",
+             "coverage": "--coverage", "mine_every": "--mine-every", "seed": "--seed"}
+    for key, flag in flags.items():
+        v = getattr(req.settings, key)
+        if key in ("method", "steps") or v != getattr(defaults, key):
+            args += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
+    base = EraseRequest(req.generator, req.labeller, req.out)
+    for key, flag in {"direction_method": "--direction", "n_label": "--n-label", "n_eval": "--n-eval",
+                      "fid_samples": "--fid-samples", "guard_every": "--guard-every", "device": "--device"}.items():
+        if getattr(req, key) != getattr(base, key):
+            args += [flag, str(getattr(req, key))]
+    for f in fields(GuardLimits):
+        v = getattr(req.limits, f.name)
+        if v != f.default:
+            args += ["--guard", f"{f.name}={v:g}"]
+    lo = req.load_options
+    for key, flag in {"module_class": "--class", "state_dict_key": "--state-dict-key"}.items():
+        if getattr(lo, key, None):
+            args += [flag, str(getattr(lo, key))]
+    if getattr(lo, "init_args", None):
+        import json
+
+        args += ["--init-args", json.dumps(lo.init_args)]
+    if getattr(lo, "latent_shape", None):
+        args += ["--latent-shape", ",".join(map(str, lo.latent_shape))]
+    args += [f for f in ("--trust-pickle", "--trust-code") if getattr(lo, f[2:].replace("-", "_"), False)]
+    if req.audit:
+        args.append("--audit")
+    args += ["--out", str(req.out)]
+    return shlex.join(args)
+
+
+def report_summary(req: EraseRequest, spec: LabellerSpec | None, labeller: Labeller, metrics: EraseMetrics,
+                   results: list, counts: tuple[int, int, int]):
+    """The report's summary (``eraser.report.summary``) of this erase: one feature row, cost, provenance."""
+    import datetime
+    import platform
+
+    from eraser.report.summary import Cost, FeatureSummary, ReportSummary
+
+    guard = next((r for r in results if r.name == "feature_rate"), None)
+    feature = FeatureSummary.from_rates(
+        labeller.feature, metrics.feature_rate, guard, labeller=_name(spec or labeller),
+        labels=dict(zip(("yes", "no", "unsure"), counts)), labels_by=labels_made_by(spec, labeller))
+    device = req.device
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device += f" ({torch.cuda.get_device_name(torch.device(device))})"
+    elif device == "cpu":
+        device += f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return ReportSummary(
+        kind="erase", title=f"Erase of {labeller.feature} from {_name(req.generator)}", generator=_name(req.generator),
+        erased=str(req.out), verdict=metrics.verdict, features=[feature],
+        cost=Cost.from_metrics(metrics.preservation, metrics.distribution, metrics.timings_s.get("total")),
+        guards=as_dicts(results), method=metrics.method, kept_step=metrics.kept_step, audit=metrics.audit,
+        settings=asdict(req.settings), guard_limits=asdict(req.limits), command=reproduce_command(req, spec),
+        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), device=device,
+        eraser_version=__version__, weights_sha256={"original": _source_hash(req.generator), "erased": None},
+        out=str(req.out), feature_classifier=_name(req.feature_classifier))
+
+
 def run_erase(req: EraseRequest) -> EraseResult:
     """Run the whole erase and write ``OUT`` (the checkpoint and ``OUT/report/``; only the report when the
     guards fail); return the result, whose ``verdict`` is ``"fail"`` when no state passes the guards.
@@ -145,9 +243,9 @@ def run_erase(req: EraseRequest) -> EraseResult:
     from eraser.direction import estimate_direction
     from eraser.evaluation import clean_judge, distribution_metrics, evaluate_erase
     from eraser.generators import load_generator
-    from eraser.generators.checkpoint import write_checkpoint_files
+    from eraser.generators.checkpoint import WEIGHTS, write_checkpoint_files
     from eraser.guards import check, failures_line, verdict
-    from eraser.io import atomic_dir
+    from eraser.io import atomic_dir, sha256_file
     from eraser.report.write import write_report
     from eraser.resume import resume_key
     from eraser.unlearn.loop import finetune
@@ -247,14 +345,14 @@ def run_erase(req: EraseRequest) -> EraseResult:
         "metrics": {k: v for k, v in doc.items() if k not in ("guard_evaluations",)},
         "eraser_version": __version__,
     }
-    title = f"eraser report: {_name(req.generator)} → {req.out.name}"
-    subtitle = (f"method {req.settings.method} ({req.settings.steps} steps); labeller {_name(spec or labeller)}; "
-                f"classifier {_name(req.feature_classifier) or 'none'}; eraser {__version__}")
+    summary = report_summary(req, spec, labeller, metrics, results, (n_yes, n_no, len(y) - n_yes - n_no))
+    z_eval = generator.sample_latents(req.n_eval, req.eval_seed) if rates is not None else None
     with atomic_dir(req.out) as tmp:
         if passed:
             write_checkpoint_files(g_new, tmp, provenance)
-        write_report(tmp / "report", generator, g_new, z_lab[y == 1][:16], z_clean[:16], doc, results, trained.history,
-                     passed, title, subtitle, direction, asdict(req.settings), audit)
+            summary.weights_sha256["erased"] = sha256_file(tmp / WEIGHTS)
+        write_report(tmp / "report", generator, g_new, summary, doc, results, trained.history, z_lab[y == 1][:8],
+                     z_clean[:512], z_eval, pres.worst(8), direction, asdict(req.settings), audit, monitor.rate_before)
     shutil.rmtree(work, ignore_errors=True)
     failure = None
     if not passed:

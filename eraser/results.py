@@ -31,6 +31,13 @@ class Preservation:
     lpips: bool = False
     lpips_mean: float | None = None
     lpips_note: str | None = None
+    #: MS-SSIM of each latent, in order (for the report's worst-preserved samples; not in metrics.json)
+    per_sample: list[float] = field(default_factory=list, repr=False)
+
+    def worst(self, k: int = 8) -> list[tuple[int, float]]:
+        """The ``k`` latents G' changed most: (index, MS-SSIM) pairs, lowest MS-SSIM first."""
+        order = sorted(range(len(self.per_sample)), key=self.per_sample.__getitem__)
+        return [(i, self.per_sample[i]) for i in order[:k]]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ms_ssim_mean": self.ms_ssim_mean, "ms_ssim_min": self.ms_ssim_min,

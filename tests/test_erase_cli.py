@@ -56,7 +56,14 @@ def test_erase_writes_checkpoint_and_report(run_cli, bar_world, tmp_path):
     assert prov["labeller"] == f"marks:{marks}" and prov["settings"]["steps"] == 40
     assert (out / "report" / "before_after.png").stat().st_size > 1000
     page = (out / "report" / "report.html").read_text()
-    assert "all measured guards pass" in page and "data:image/png;base64," in page
+    assert 'class="badge pass">PASS' in page and "data:image/png;base64," in page
+    s = json.loads((out / "report" / "report.json").read_text())
+    f = s["features"][0]
+    assert s["status"] == "pass" and f["name"] == "bar" and f["n"] == 400 and f["before"] == fr["before"]
+    from eraser.metrics.proportion import wilson_interval
+
+    assert f["after_ci95"] == pytest.approx(wilson_interval(round(fr["after"] * 400), 400))
+    assert f"{100 * fr['before']:.1f} % → {100 * fr['after']:.1f} %" in page
     evals = m["guard_evaluations"]
     assert [e["step"] for e in evals] == [20, 40] and m["verdict"] == "pass"
     assert all(e["feature_rate"] is not None for e in evals) and m["kept_step"] in (20, 40)
@@ -132,7 +139,7 @@ def test_impossible_guard_fails_and_keeps_nothing(run_cli, tiny_checkpoint, tmp_
     last = r.err.strip().splitlines()[-1]
     assert "guards failed" in last and "preservation" in last and "Traceback" not in r.err
     assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
-    assert "guards failed" in (out / "report" / "report.html").read_text()
+    assert "FAILED its guards (preservation" in (out / "report" / "report.html").read_text()
     m = json.loads((out / "report" / "metrics.json").read_text())
     failed = [g for g in m["guards"] if g["passed"] is False]
     assert [g["name"] for g in failed] == ["preservation"] and failed[0]["margin"] < 0
@@ -163,7 +170,7 @@ def test_evaluate_compares_and_reports(run_cli, tiny_checkpoint, tmp_path):
     assert m["feature_rate"]["n"] == 32 and len(m["feature_rate"]["scores_after"]) == 32
     assert {g["name"] for g in m["guards"]} == {"preservation", "feature_rate", "fid", "kid", "recall"}
     page = (tmp_path / "eval" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3  # grid, score histograms, training curves
+    assert page.count("data:image/png;base64,") == 4  # first-screen grid, labelled grid, score histograms, training
     assert (tmp_path / "eval" / "feature_scores.png").is_file()
 
 

@@ -20,6 +20,7 @@ from eraser.direction import Direction
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
 from eraser.labelling.base import Labeller
+from eraser.metrics.proportion import wilson_interval
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,6 @@ class AttackResult:
                 "mean_best_score": self.mean_best_score, **self.extra,
                 "top_scores": [round(float(s), 5) for s in (self.top_scores if self.top_scores is not None else [])],
                 "seconds": round(self.seconds, 1)}
-
-
-def wilson_interval(k: int, n: int) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion k/n (scipy.stats.binomtest)."""
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def require_differentiable(classifier: Labeller) -> None:

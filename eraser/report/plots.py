@@ -42,30 +42,69 @@ def score_histograms(before: Sequence[float], after: Sequence[float], threshold:
     return _png(fig)
 
 
-def training_curves(history: list[dict[str, Any]], guard_evals: list[dict[str, Any]]) -> bytes:
-    """Loss per step, and the guard metrics at each evaluation (with the kept step marked)."""
-    fig = _figure(10, 3.2)
-    axes = fig.subplots(1, 2)
+#: what the loss curves are, for the report's caption
+LOSS_TERMS = ("Loss terms: “shifted targets” is the error on latents the method moves (those on the feature side of "
+              "the direction; the deep method also a band just below its threshold): G' is trained to draw there what G "
+              "draws at the latent moved past the threshold, which removes the feature. “Other latents” is the error on "
+              "latents left in place: G' is trained to draw what G drew there, which preserves everything else. "
+              "“Total” is their weighted sum, the quantity minimised.")
+
+
+def training_curves(history: list[dict[str, Any]], guard_evals: list[dict[str, Any]], rate_before: float | None = None,
+                    min_ms_ssim: float | None = None, max_ratio: float | None = None) -> bytes:
+    """Three panels: the losses per step; MS-SSIM at each guard evaluation with its limit; the feature rate at
+    each guard evaluation on its own axis, with the rate before fine-tuning (step 0) and the guard's limit
+    (``max_ratio`` × the rate before). The kept step is marked in green."""
+    fig = _figure(12, 3.3)
+    axes = fig.subplots(1, 3)
     steps = [h["step"] for h in history]
-    axes[0].plot(steps, [h["loss"] for h in history], lw=0.8, label="total")
-    axes[0].plot(steps, [h["loss_shifted"] for h in history], lw=0.8, alpha=0.7, label="shifted targets")
-    axes[0].plot(steps, [h["loss_keep"] for h in history], lw=0.8, alpha=0.7, label="other latents")
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel("loss")
-    axes[0].legend(fontsize=8)
+    ax = axes[0]
+    ax.plot(steps, [h["loss"] for h in history], lw=0.9, label="total")
+    ax.plot(steps, [h["loss_shifted"] for h in history], lw=0.9, alpha=0.8, label="shifted targets")
+    ax.plot(steps, [h["loss_keep"] for h in history], lw=0.9, alpha=0.8, label="other latents")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title("training loss", fontsize=10)
+    ax.legend(fontsize=8)
+    kept = [e["step"] for e in guard_evals if e.get("kept")]
+    es = [e["step"] for e in guard_evals]
     ax = axes[1]
     if guard_evals:
-        es = [e["step"] for e in guard_evals]
-        ax.plot(es, [e["ms_ssim"] for e in guard_evals], "o-", label="MS-SSIM on feature-free latents")
-        if guard_evals[0].get("feature_rate") is not None:
-            ax.plot(es, [e["feature_rate"] for e in guard_evals], "s-", label="feature rate")
-        kept = [e["step"] for e in guard_evals if e.get("kept")]
-        for k in kept:
-            ax.axvline(k, color="g", ls=":", lw=1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("step (green: state kept)")
+        ax.plot(es, [e["ms_ssim"] for e in guard_evals], "o-", label="MS-SSIM (feature-free latents)")
+        if min_ms_ssim is not None:
+            ax.axhline(min_ms_ssim, color="r", ls="--", lw=1, label=f"guard limit ≥ {min_ms_ssim:.3g}")
+        lo = min([e["ms_ssim"] for e in guard_evals] + ([min_ms_ssim] if min_ms_ssim is not None else []))
+        ax.set_ylim(max(0.0, lo - 0.05), 1.005)
+    ax.set_xlabel("step")
+    ax.set_ylabel("MS-SSIM(G, G')  (1 = unchanged)")
+    ax.set_title("preservation at each guard evaluation", fontsize=10)
+    ax = axes[2]
+    rates = [e.get("feature_rate") for e in guard_evals]
+    if guard_evals and all(r is not None for r in rates):
+        xs, ys = es, [100 * r for r in rates]
+        if rate_before is not None:
+            xs, ys = [0] + es, [100 * rate_before] + ys
+            ax.plot([0], [100 * rate_before], "D", color="k", label=f"before: {100 * rate_before:.1f} %")
+            if max_ratio is not None:
+                ax.axhline(100 * rate_before * max_ratio, color="r", ls="--", lw=1,
+                           label=f"guard limit: {max_ratio:.3g} × before = {100 * rate_before * max_ratio:.1f} %")
+        ax.plot(xs, ys, "s-", color="C1", label="feature rate (measuring classifier)")
+        ax.set_ylim(0, max(ys) * 1.15 + 0.5)
+        ax.set_ylabel("feature rate (% of fresh samples)")
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no guard evaluations", ha="center", va="center")
-        ax.set_axis_off()
+        ax.text(0.5, 0.5, "feature rate not measured\n(no --feature-classifier)", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("step")
+    ax.set_title("feature rate at each guard evaluation", fontsize=10)
+    for a in axes[1:]:
+        for k in kept:
+            a.axvline(k, color="g", ls=":", lw=1.2)
+    if kept:
+        axes[1].plot([], [], color="g", ls=":", label=f"kept: step {kept[-1]}")
+    if guard_evals:
+        axes[1].legend(fontsize=8, loc="lower left")
+    else:
+        axes[1].text(0.5, 0.5, "no guard evaluations", ha="center", va="center", transform=axes[1].transAxes)
+    fig.tight_layout()
     return _png(fig)
