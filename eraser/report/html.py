@@ -32,10 +32,13 @@ def _fmt(v: Any) -> str:
 def guard_table(results: list[GuardResult]) -> str:
     rows = []
     for r in results:
-        cls, word = ("skip", "not measured") if r.passed is None else (("pass", "pass") if r.passed else ("fail", "FAIL"))
+        if r.passed is None:
+            cls, word = "skip", ("not measured" if r.value is None else "reported (no limit)")
+        else:
+            cls, word = ("pass", "pass") if r.passed else ("fail", "FAIL")
         margin = "" if r.margin is None else f"{r.margin:+.4g}"
         rows.append(f'<tr class="{cls}"><td>{r.name}</td><td>{_fmt(r.value) if r.value is not None else "–"}</td>'
-                    f"<td>{r.rule} {_fmt(r.limit)}</td><td>{margin}</td><td>{word}</td><td>{html.escape(r.detail)}</td></tr>")
+                    f"<td>{f'{r.rule} {_fmt(r.limit)}' if r.limit is not None else '–'}</td><td>{margin}</td><td>{word}</td><td>{html.escape(r.detail)}</td></tr>")
     return ("<table><tr><th>guard</th><th>value</th><th>limit</th><th>margin</th><th>verdict</th><th>what</th></tr>"
             + "".join(rows) + "</table>")
 
@@ -48,6 +51,40 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
             out += _flat(v, key + ".")
         elif not isinstance(v, list):
             out.append((key, v))
+    return out
+
+
+def _pct(v: Any) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+def features_section(metrics: dict[str, Any]) -> str:
+    """The per-feature table of a several-feature erase (``metrics["features"]``) and the collateral table
+    (``metrics["collateral"]``: features measured but not erased); empty when the metrics have neither."""
+    out = ""
+    if metrics.get("features"):
+        rows = []
+        for r in metrics["features"]:
+            fr = r.get("feature_rate") or {}
+            auc = r["direction"].get("heldout_auc")
+            det = (r.get("training_detector") or {}).get("heldout_auc")
+            rows.append(f"<tr><td>{html.escape(r['feature'])}</td><td><code>{html.escape(r['labeller'])}</code></td>"
+                        f"<td>{_fmt(auc) if auc is not None else '–'}</td><td>{_fmt(det) if det is not None else '–'}</td>"
+                        f"<td>{_pct(r['share_beyond_threshold'])}</td>"
+                        f"<td>{html.escape(fr.get('classifier', 'not measured'))}</td>"
+                        f"<td>{_pct(fr.get('before'))}</td><td>{_pct(fr.get('after'))}</td></tr>")
+        out += ("<h2>Erased features</h2><table><tr><th>feature</th><th>labeller</th><th>direction held-out AUC</th>"
+                "<th>training detector held-out AUC</th><th>fresh latents beyond its threshold</th>"
+                "<th>measuring classifier</th><th>rate before</th><th>rate after</th></tr>" + "".join(rows) + "</table>")
+    if metrics.get("collateral"):
+        rows = [f"<tr><td>{html.escape(c['feature'])}</td><td>{html.escape(c['classifier'])}</td><td>{c['n']}</td>"
+                f"<td>{_pct(c['before'])}</td><td>{_pct(c['after'])}</td>"
+                f"<td>{_pct(c['relative_change']) if c['relative_change'] is not None else '–'}</td></tr>"
+                for c in metrics["collateral"]]
+        out += ("<h2>Collateral: features that were not erased</h2><p class=\"small\">Each rate by that feature's "
+                "classifier, before and after, on the same fresh latents as the erased features' rates.</p>"
+                "<table><tr><th>feature</th><th>classifier</th><th>samples</th><th>rate before</th><th>rate after</th>"
+                "<th>relative change</th></tr>" + "".join(rows) + "</table>")
     return out
 
 

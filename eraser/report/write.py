@@ -65,12 +65,12 @@ def write_report(directory: Path, g: Generator, g_new: Generator, z_feature: tor
     slim = {k: v for k, v in metrics.items() if k != "feature_rate"}
     if fr:
         slim["feature_rate"] = {k: v for k, v in fr.items() if not k.startswith("scores_")}
-    sections = ""
+    sections = html.features_section(metrics)
     if audit is not None:
         from eraser.audit.attacks import write_audit_files
 
         doc = write_audit_files(directory, audit)
-        sections = html.audit_section(doc, (directory / "audit.png").read_bytes())
+        sections += html.audit_section(doc, (directory / "audit.png").read_bytes())
     page = html.render(title, subtitle or f"eraser {__version__}", passed, results, images, slim, sections=sections)
     (directory / "report.html").write_text(page)
     write_json(directory / "metrics.json", {**metrics, "guards": as_dicts(results)})
