@@ -30,7 +30,6 @@ Run:  python scripts/eval_multi_feature.py          (full size; needs digiface-h
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile

@@ -16,15 +16,16 @@ from eraser.labelling.base import Labeller
 from eraser.labelling.marks import Marks, save_marks
 
 D = 8
-#: feature → (latent axis, rows of its patch): three patches in separate bands of a 16×16 image
-FEATURES = {"a": (0, slice(1, 4)), "b": (1, slice(6, 9)), "c": (2, slice(11, 14))}
+#: feature → (latent axis, rows of its patch): three patches in separate bands of a 32×32 image (LPIPS needs ≥ 31 px)
+FEATURES = {"a": (0, slice(3, 8)), "b": (1, slice(13, 18)), "c": (2, slice(23, 28))}
+SIDE = 32
 
 
 class ThreeFeatureGen(nn.Module):
     """A smooth image of z plus three patches; patch f appears where ``z[axis_f] > 1`` (16 % of the prior each,
     independently of the others)."""
 
-    def __init__(self, d: int = D, side: int = 16) -> None:
+    def __init__(self, d: int = D, side: int = SIDE) -> None:
         super().__init__()
         self.side = side
         self.body = nn.Sequential(nn.Linear(d, 32), nn.Tanh(), nn.Linear(32, 3 * side * side))
@@ -37,9 +38,9 @@ class ThreeFeatureGen(nn.Module):
         return x.reshape(-1, 3, self.side, self.side)
 
 
-def mask(feature: str, side: int = 16) -> torch.Tensor:
+def mask(feature: str, side: int = SIDE) -> torch.Tensor:
     m = torch.zeros(3, side, side)
-    m[:, FEATURES[feature][1], 2:14] = 1.0
+    m[:, FEATURES[feature][1], 4:28] = 1.0
     return m.flatten()
 
 
@@ -80,6 +81,7 @@ def small(**kw):
     return EraseSettings(**{"method": "deep", "steps": 150, "batch_size": 32, "lr": 2e-2, "seed": 0, "mine_every": 25, **kw})
 
 
+@pytest.mark.slow
 def test_two_features_erased_in_one_run_third_untouched(tmp_path):
     import eraser
 
@@ -127,7 +129,7 @@ def test_collateral_guard_fails_when_a_limit_is_set_and_exceeded(tmp_path):
                   guard_every=0, progress=False)
     import eraser
 
-    r = eraser.erase(gen, f"marks:{ma}", tmp_path / "o1", settings=small(steps=40),
+    r = eraser.erase(gen, f"marks:{ma}", tmp_path / "o1", settings=small(steps=6),
                      limits=GuardLimits(max_collateral_change=0.3), **common)
     g = next(x for x in r.guards if x.name == "collateral[b]")
     assert g.passed is True and g.value < 0.3 and r.metrics.features[0].feature == "a"
