@@ -87,9 +87,11 @@ def test_two_features_erased_in_one_run_third_untouched(tmp_path):
 
     gen = planted_three()
     ma, mb = write_marks(tmp_path, gen, "a", 1), write_marks(tmp_path, gen, "b", 2)
+    # the paper's recipe: these features are one-sided and linear, and it needs no training detector, whose fit
+    # is most of a deep erase's time on a toy (the deep composite is tested in test_deep_erasure.py)
     r = eraser.erase(gen, [f"marks:{ma}", f"marks:{mb}"], tmp_path / "out",
                      feature_classifier=[PatchClassifier("a"), PatchClassifier("b"), PatchClassifier("c")],
-                     settings=small(), n_eval=1500, fid_samples=0, guard_every=50, progress=False)
+                     settings=small(method="paper"), n_eval=1500, fid_samples=0, guard_every=50, progress=False)
     m = r.metrics
     assert r.passed, r.failure
     assert [row.feature for row in m.features] == ["a", "b"] and m.feature_rate is None
@@ -97,7 +99,7 @@ def test_two_features_erased_in_one_run_third_untouched(tmp_path):
         assert row.rates.classifier == f"patch-{row.feature}"
         assert 0.12 < row.rates.before < 0.21  # P(z > 1) = 15.9 %
         assert row.rates.after < 0.1 * row.rates.before  # removed (measured: 0.0 % for both)
-        assert row.direction["heldout_auc"] > 0.9 and row.training_detector["heldout_auc"] > 0.9
+        assert row.direction["heldout_auc"] > 0.9 and row.training_detector is None
     [c] = m.collateral
     assert c.feature == "c" and c.rates.n == 1500 and 0.12 < c.rates.before < 0.21
     # the third feature's rate unchanged: within 2 points (3 standard errors of a 16 % rate on 1,500 samples)
@@ -129,7 +131,7 @@ def test_collateral_guard_fails_when_a_limit_is_set_and_exceeded(tmp_path):
                   guard_every=0, progress=False)
     import eraser
 
-    r = eraser.erase(gen, f"marks:{ma}", tmp_path / "o1", settings=small(steps=6),
+    r = eraser.erase(gen, f"marks:{ma}", tmp_path / "o1", settings=small(method="paper", steps=6),
                      limits=GuardLimits(max_collateral_change=0.3), **common)
     g = next(x for x in r.guards if x.name == "collateral[b]")
     assert g.passed is True and g.value < 0.3 and r.metrics.features[0].feature == "a"
@@ -206,7 +208,7 @@ feature_classifier = ["{bar_world['classifier']}", "{bar_world['classifier']}"]
     req = job.request(tmp_path / "out")
     assert isinstance(req.labeller, list) and len(req.labeller) == 2 and req.feature_classifier == [str(bar_world["classifier"])]
     h = input_hashes(job)
-    assert sorted(h["labeller"]["sha256"]) == ["marks #1", "marks #2"]
+    assert {"marks #1", "marks #2"} <= set(h["labeller"]["sha256"])  # and each marks file's latents
     assert len(h["feature_classifier"]["sha256"]) == 1
     before = h["labeller"]["sha256"]["marks #2"]
     other.write_text(other.read_text().replace('"yes"', '"no"', 1))  # the second marks file changes: its hash does
