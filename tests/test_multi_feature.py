@@ -91,18 +91,20 @@ def test_two_features_erased_in_one_run_third_untouched(tmp_path):
     # is most of a deep erase's time on a toy (the deep composite is tested in test_deep_erasure.py)
     r = eraser.erase(gen, [f"marks:{ma}", f"marks:{mb}"], tmp_path / "out",
                      feature_classifier=[PatchClassifier("a"), PatchClassifier("b"), PatchClassifier("c")],
-                     settings=small(method="paper"), n_eval=1500, fid_samples=0, guard_every=50, progress=False)
+                     settings=small(method="paper"), n_eval=1500, fid_samples=0, guard_every=50, progress=False,
+                     limits={"min_ms_ssim": 0.8})  # a toy at a large lr: measured MS-SSIM 0.90 on its clean latents
     m = r.metrics
     assert r.passed, r.failure
     assert [row.feature for row in m.features] == ["a", "b"] and m.feature_rate is None
     for row in m.features:
         assert row.rates.classifier == f"patch-{row.feature}"
         assert 0.12 < row.rates.before < 0.21  # P(z > 1) = 15.9 %
-        assert row.rates.after < 0.1 * row.rates.before  # removed (measured: 0.0 % for both)
+        assert row.rates.after < 0.1 * row.rates.before  # removed (measured: 15.5 % → 0.0 % and 14.6 % → 0.0 %)
         assert row.direction["heldout_auc"] > 0.9 and row.training_detector is None
     [c] = m.collateral
     assert c.feature == "c" and c.rates.n == 1500 and 0.12 < c.rates.before < 0.21
-    # the third feature's rate unchanged: within 2 points (3 standard errors of a 16 % rate on 1,500 samples)
+    # the third feature's rate unchanged: within 2 points, about 3 standard errors of the difference of two
+    # 15 % rates on 1,500 samples (measured: 15.0 % → 15.3 %)
     assert abs(c.rates.after - c.rates.before) < 0.02
     names = [g.name for g in r.guards]
     assert "feature_rate[a]" in names and "feature_rate[b]" in names and "feature_rate" not in names
