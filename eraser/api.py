@@ -70,11 +70,17 @@ def _generator_input(generator: Any, latent_shape: tuple[int, ...] | None, devic
     return load(generator, latent_shape=latent_shape, device=device)
 
 
-def erase(generator: Generator | nn.Module | str | Path, labeller: str | LabellerSpec | Labeller, out: str | Path, *,
-          latent_shape: tuple[int, ...] | None = None, feature_classifier: str | Labeller | None = None,
+def erase(generator: Generator | nn.Module | str | Path,
+          labeller: str | LabellerSpec | Labeller | list[str | LabellerSpec | Labeller], out: str | Path, *,
+          latent_shape: tuple[int, ...] | None = None, feature_classifier: str | Labeller | list[str | Labeller] | None = None,
           settings: EraseSettings | dict[str, Any] | None = None, limits: GuardLimits | dict[str, float] | None = None,
           device: str = "cpu", **options: Any) -> EraseResult:
     """Erase the feature ``labeller`` finds from ``generator``; write the erased checkpoint and its report to ``out``.
+
+    ``labeller`` may be a list (several features erased in one fine-tune, e.g.
+    ``["marks:eyeglasses.json", "marks:headwear.json"]``), and ``feature_classifier`` too: each classifier
+    measures the erased feature of its name; one whose feature is not erased gives a collateral row
+    (``result.metrics.collateral``). ``result.metrics.features`` has a row per erased feature.
 
     ``settings``: ``EraseSettings`` or its fields as a dict (``method``, ``steps``, ``batch_size``, ``lr``,
     ``seed``, …); ``limits``: ``GuardLimits`` or its fields; ``options``: further ``EraseRequest`` fields

@@ -447,11 +447,14 @@ def probe_train(**kw) -> None:
 
 @cli.command()
 @generator_options
-@click.option("--labeller", "-l", "labeller_spec", required=True, metavar="SPEC",
-              help="Which samples carry the feature: marks:PATH, probe:NAME|PATH, clip:FEATURE[,...] or a registered kind.")
+@click.option("--labeller", "-l", "labeller_spec", required=True, multiple=True, metavar="SPEC",
+              help="Which samples carry the feature: marks:PATH, probe:NAME|PATH, clip:FEATURE[,...] or a registered kind. "
+                   "Repeat it to erase several features in one run (one labeller per feature).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="A new folder for the erased checkpoint and its report.")
-@click.option("--feature-classifier", metavar="NAME|PATH", default=None,
-              help="Classifier that measures the feature rate before/after (never used in training).")
+@click.option("--feature-classifier", metavar="NAME|PATH", multiple=True,
+              help="Classifier that measures the feature rate before/after (never used in training). Repeatable: each is "
+                   "matched to an erased feature by its feature name; one whose feature is not erased is reported as "
+                   "collateral (its rate before and after).")
 @click.option("--method", type=click.Choice(list(METHODS)), default=EraseSettingsDefaults.method,
               help="deep: erase wherever G draws the feature (default); paper: Moon, Cho & Kim (AAAI 2024) as published.")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
@@ -496,9 +499,13 @@ def erase(**kw) -> None:
                              alpha=kw["alpha"], margin=kw["margin"], feature_fraction=kw["feature_fraction"],
                              seed=kw["seed"], band=kw["band"], depth=kw["depth"], coverage=kw["coverage"],
                              mine_every=kw["mine_every"])
+    labellers, classifiers = list(kw["labeller_spec"]), list(kw["feature_classifier"])
+    _no_repeats(labellers, "--labeller")
+    _no_repeats(classifiers, "--feature-classifier")
     req = EraseRequest(
-        generator=kw["generator"], labeller=kw["labeller_spec"], out=kw["out"], settings=settings,
-        n_label=kw["n_label"], direction_method=kw["direction_method"], feature_classifier=kw["feature_classifier"],
+        generator=kw["generator"], labeller=labellers[0] if len(labellers) == 1 else labellers, out=kw["out"],
+        settings=settings, n_label=kw["n_label"], direction_method=kw["direction_method"],
+        feature_classifier=(classifiers[0] if len(classifiers) == 1 else classifiers) or None,
         n_eval=kw["n_eval"], device=kw["device"], progress=not kw["quiet"],
         limits=GuardLimits.parse(kw["guards"]), guard_every=kw["guard_every"], fid_samples=kw["fid_samples"],
         audit=kw["audit"],
@@ -515,11 +522,25 @@ def erase(**kw) -> None:
         fr = m.feature_rate
         red = f", {fr.relative_reduction:.0%} fewer" if fr.relative_reduction is not None else ""
         click.echo(f"feature rate {fr.before:.1%} -> {fr.after:.1%}{red} ({fr.classifier}, {m.eval.n} fresh samples)")
+    if m.several:
+        for row in m.features:
+            fr = row.rates
+            rate = f"{fr.before:.1%} -> {fr.after:.1%} ({fr.classifier})" if fr is not None else "not measured"
+            click.echo(f"{row.feature}: rate {rate}")
+    for c in m.collateral:
+        click.echo(f"collateral (not erased) {c.feature}: rate {c.rates.before:.1%} -> {c.rates.after:.1%} ({c.rates.classifier})")
     click.echo(f"preservation on feature-free samples: MS-SSIM {m.preservation.ms_ssim_mean:.3f} (n={m.preservation.n}); "
                f"total {m.timings_s['total']:.0f}s")
     if m.audit is not None:
         rates = "; ".join(f"{a} {r['original']:.0%} -> {r['erased']:.0%}" for a, r in m.audit["success_rate"].items())
         click.echo(f"audit, attack success rates original -> erased: {rates} (report/audit.json)")
+
+
+def _no_repeats(values: list[str], option: str) -> None:
+    """One line when an option repeats the same value (each feature is named once)."""
+    seen = {v for v in values if values.count(v) > 1}
+    if seen:
+        raise EraserError(f"{option} {sorted(seen)[0]} is given twice; give each once")
 
 
 @cli.command()

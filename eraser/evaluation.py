@@ -39,7 +39,7 @@ from eraser.results import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["clean_judge", "clean_latents", "distribution_metrics", "evaluate_erase", "feature_rate", "feature_rates",
+__all__ = ["ClearOfAll", "clean_judge", "clean_judge_all", "clean_latents", "distribution_metrics", "evaluate_erase", "feature_rate", "feature_rates",
            "preservation", "reference_features", "run_evaluate"]
 
 #: KID's subsets per comparison
@@ -93,6 +93,46 @@ def clean_judge(labeller: Labeller | None, classifier: Labeller | None) -> tuple
     if classifier is not None:
         return classifier, classifier.name
     return None, "the latent direction (proj < t)"
+
+
+class ClearOfAll(Labeller):
+    """Who says a fresh sample is free of *every* erased feature (an erase of several features): each
+    feature's judge (``clean_judge``), or its direction (proj ≥ t) where it has none. Scores 1 where any
+    of them sees its feature, 0 where none does, NaN where a judge cannot tell; the cut is 0.5."""
+
+    def __init__(self, judges: list[tuple[Labeller | None, Direction]], name: str) -> None:
+        super().__init__(name, 0.5, "any erased feature")
+        self.judges = judges
+
+    def score(self, generator: Generator, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        seen = torch.zeros(len(z), dtype=torch.bool)
+        unknown = torch.zeros(len(z), dtype=torch.bool)
+        for judge, d in self.judges:
+            if judge is None:
+                seen |= (d.project(z) >= d.threshold).cpu()
+            else:
+                s = judge.score(generator, z, batch_size)
+                unknown |= torch.isnan(s)
+                seen |= s >= judge.clean_threshold
+        out = seen.float()
+        out[unknown & ~seen] = float("nan")
+        return out
+
+    def score_images(self, images: torch.Tensor) -> torch.Tensor:
+        raise EraserError(f"{self.name} judges latents (some features only by their direction), not images")
+
+
+def clean_judge_all(labellers: list[Labeller], classifiers: list[Labeller | None],
+                    directions: list[Direction]) -> tuple[Labeller, str]:
+    """``clean_judge`` for several erased features (each with its labeller, matched classifier or None, and
+    direction): a ``ClearOfAll`` judge and how it decides."""
+    judges, hows = [], []
+    for lab, clf, d in zip(labellers, classifiers, directions):
+        judge, how = clean_judge(lab, clf)
+        judges.append((judge, d))
+        hows.append(f"{lab.feature}: {how if judge is not None else 'its latent direction (proj < t)'}")
+    how = "free of every erased feature (" + "; ".join(hows) + ")"
+    return ClearOfAll(judges, how), how
 
 
 def clean_latents(g: Generator, judge: Labeller | None, direction: Direction | None, n: int, seed: int) -> torch.Tensor:

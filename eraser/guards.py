@@ -12,7 +12,14 @@ Each guard compares one number with a limit (``RULES``, in this order):
 * ``fid``: FID(G', G's feature-free samples) − floor ≤ ``max_fid_over_floor``, the floor being the
   FID between two independent draws of G's feature-free samples;
 * ``kid``: the same for KID (×10³) ≤ ``max_kid_over_floor``;
-* ``recall``: recall floor − recall(G' vs G's feature-free samples) ≤ ``max_recall_drop`` (diversity).
+* ``recall``: recall floor − recall(G' vs G's feature-free samples) ≤ ``max_recall_drop`` (diversity);
+* ``collateral``: for a measuring classifier of a feature that was *not* erased, |rate after − rate
+  before| / rate before ≤ ``max_collateral_change`` (off by default: the change is reported, not judged;
+  ``--guard max_collateral_change=0.15`` turns it on). Reported only when such a classifier was given.
+
+With several features erased in one run, ``feature_rate`` is judged per erased feature and
+``collateral`` per feature that was not: a value given as ``{feature: value}`` yields one result per
+feature, named ``feature_rate[FEATURE]`` (``collateral[FEATURE]``).
 
 The first two are cheap and are also what the training monitor checks at every guard evaluation
 (``during_training``). :func:`measured` turns the raw numbers into each guard's value, :func:`check`
@@ -36,12 +43,16 @@ class GuardLimits:
     max_fid_over_floor: float = 5.0
     max_kid_over_floor: float = 2.0
     max_recall_drop: float = 0.10
+    #: relative change allowed in the rate of a feature that was not erased; None: reported, not judged
+    max_collateral_change: float | None = None
 
     def __post_init__(self) -> None:
         from eraser.validate import finite
 
-        ranges = {"max_feature_rate_ratio": (0.0, None)}
+        ranges = {"max_feature_rate_ratio": (0.0, None), "max_collateral_change": (0.0, None)}
         for f in fields(self):
+            if f.name == "max_collateral_change" and self.max_collateral_change is None:
+                continue
             low, high = ranges.get(f.name, (None, None))
             setattr(self, f.name, finite(getattr(self, f.name), f"guard {f.name}", low=low, high=high))
 
@@ -76,6 +87,8 @@ class Rule:
     what: str
     #: checked at every guard evaluation during fine-tuning too (cheap on a few hundred latents)
     during_training: bool
+    #: left out of the results when its number was not measured (a check that most erases have nothing for)
+    optional: bool = False
 
 
 RULES: tuple[Rule, ...] = (
@@ -84,6 +97,7 @@ RULES: tuple[Rule, ...] = (
     Rule("fid", "max_fid_over_floor", "≤", "FID increase over the floor", False),
     Rule("kid", "max_kid_over_floor", "≤", "KID×1000 increase over the floor", False),
     Rule("recall", "max_recall_drop", "≤", "recall drop below the floor", False),
+    Rule("collateral", "max_collateral_change", "≤", "relative change of a feature that was not erased", False, True),
 )
 
 
@@ -91,7 +105,7 @@ RULES: tuple[Rule, ...] = (
 class GuardResult:
     name: str
     value: float | None
-    limit: float
+    limit: float | None  # None: reported, not judged (an optional guard that is off)
     rule: str  # "≥" or "≤"
     passed: bool | None  # None: not measured
     detail: str
@@ -99,7 +113,7 @@ class GuardResult:
     @property
     def margin(self) -> float | None:
         """How far the value is from the limit, positive when passing."""
-        if self.value is None:
+        if self.value is None or self.limit is None:
             return None
         return self.value - self.limit if self.rule == "≥" else self.limit - self.value
 
@@ -117,25 +131,51 @@ def measured(ms_ssim: float | None = None, rate_before: float | None = None, rat
     floors, and the recall's drop below its floor."""
     return {
         "preservation": ms_ssim,
-        "feature_rate": rate_after / rate_before if rate_before and rate_after is not None else None,
+        "feature_rate": ratio(rate_before, rate_after),
         "fid": _diff(fid, fid_floor),
         "kid": _diff(kid, kid_floor),
         "recall": _diff(recall_floor, recall),
     }
 
 
-def _result(rule: Rule, value: float | None, limit: float) -> GuardResult:
+def ratio(before: float | None, after: float | None) -> float | None:
+    """Feature rate after / before (None when before is 0 or unknown): the ``feature_rate`` guard's value."""
+    return after / before if before and after is not None else None
+
+
+def relative_change(before: float | None, after: float | None) -> float | None:
+    """|after − before| / before (None when before is 0 or unknown): the ``collateral`` guard's value."""
+    return abs(after - before) / before if before and after is not None else None
+
+
+def _result(rule: Rule, value: float | None, limit: float | None, name: str | None = None) -> GuardResult:
+    name = name or rule.name
     if value is None:
-        return GuardResult(rule.name, None, limit, rule.rule, None, f"{rule.what}: not measured")
+        return GuardResult(name, None, limit, rule.rule, None, f"{rule.what}: not measured")
+    if limit is None:
+        return GuardResult(name, float(value), None, rule.rule, None, f"{rule.what} {value:.4g} (reported, no limit set)")
     ok = value >= limit if rule.rule == "≥" else value <= limit
-    return GuardResult(rule.name, float(value), limit, rule.rule, ok,
+    return GuardResult(name, float(value), limit, rule.rule, ok,
                        f"{rule.what} {value:.4g} {'meets' if ok else 'misses'} {rule.rule} {limit:.4g}")
 
 
-def check(values: dict[str, float | None], limits: GuardLimits, during_training: bool = False) -> list[GuardResult]:
-    """A result for every guard (with ``during_training``: only the cheap ones) from :func:`measured` values."""
-    return [_result(r, values.get(r.name), getattr(limits, r.limit)) for r in RULES
-            if r.during_training or not during_training]
+def check(values: dict[str, float | None | dict[str, float | None]], limits: GuardLimits,
+          during_training: bool = False) -> list[GuardResult]:
+    """A result for every guard (with ``during_training``: only the cheap ones) from :func:`measured` values.
+
+    A value given per feature (``{feature: value}``) gives one result per feature, ``NAME[FEATURE]``; an
+    optional guard (``collateral``) with nothing measured gives none.
+    """
+    out = []
+    for r in RULES:
+        if during_training and not r.during_training:
+            continue
+        value, limit = values.get(r.name), getattr(limits, r.limit)
+        if isinstance(value, dict):
+            out += [_result(r, v, limit, f"{r.name}[{feature}]") for feature, v in value.items()]
+        elif value is not None or not r.optional:
+            out.append(_result(r, value, limit))
+    return out
 
 
 def verdict(results: list[GuardResult]) -> bool:

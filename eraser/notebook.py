@@ -883,15 +883,18 @@ class ErasePanel:
     """The erase settings as widgets; ``run()`` erases with the session's marks (``pipeline.run_erase``).
 
     ``labeller`` (a spec of any registered kind, e.g. ``probe:NAME``) labels the erase instead of the
-    session's marks. ``options`` sets further ``EraseRequest`` fields (``guard_every``, ``guard_eval``,
+    session's marks; ``labellers`` (a list of specs, one per feature) erases several features in one run
+    instead. ``feature_classifier`` may be a list: the first is the dropdown's choice, the others are
+    always added (each measures the erased feature of its name, or is reported as collateral). ``options`` sets further ``EraseRequest`` fields (``guard_every``, ``guard_eval``,
     ``limits``, …), ``settings`` further ``EraseSettings`` fields (``batch_size``, ``seed``, …).
     """
 
     def __init__(self, session: MarkingSession, generator_source: str, out: str | Path, steps: int | None = None,
                  lr: float | None = None, margin: float | None = None,
-                 feature_classifier: str | None = None, n_eval: int = 2000, fid_samples: int = 500,
+                 feature_classifier: str | list[str] | None = None, n_eval: int = 2000, fid_samples: int = 500,
                  device: str = "cpu", options: dict[str, Any] | None = None,
-                 settings: dict[str, Any] | None = None, labeller: str | None = None) -> None:
+                 settings: dict[str, Any] | None = None, labeller: str | None = None,
+                 labellers: list[str] | None = None) -> None:
         from eraser import registry
         from eraser.labelling.spec import LabellerSpec
         from eraser.unlearn.settings import EraseSettings
@@ -899,7 +902,14 @@ class ErasePanel:
         w = _widgets()
         defaults = EraseSettings()
         self.session, self.generator_source, self.device = session, generator_source, device
+        if labeller is not None and labellers:
+            raise EraserError("give labeller= (one feature) or labellers= (several), not both")
         self.labeller = LabellerSpec.parse(labeller) if labeller is not None else None
+        self.labellers = [LabellerSpec.parse(x) for x in labellers or []]
+        if isinstance(feature_classifier, (list, tuple)):
+            feature_classifier, *self.more_classifiers = list(feature_classifier) or [None]
+        else:
+            self.more_classifiers = []
         self.options = dict(options or {})
         self.settings = dict(settings or {})
         # settings that have a widget only set its starting value
@@ -925,7 +935,10 @@ class ErasePanel:
         self.n_eval = w.BoundedIntText(value=n_eval, min=1, max=1_000_000, description="feature-rate samples", style=style)
         self.fid_samples = w.BoundedIntText(value=fid_samples, min=0, max=100_000, description="FID samples (0: skip)",
                                             style=style)
-        what = "the marks above" if self.labeller is None else f"<code>{html.escape(str(self.labeller))}</code>"
+        chosen = self.labellers or ([self.labeller] if self.labeller is not None else [])
+        what = ", ".join(f"<code>{html.escape(str(x))}</code>" for x in chosen) if chosen else "the marks above"
+        if self.more_classifiers:
+            what += " (also measured: " + ", ".join(f"<code>{html.escape(c)}</code>" for c in self.more_classifiers) + ")"
         self.widget = w.VBox([w.HTML(f"<b>Erase</b> with {what} (run the next cell to start)"),
                               self.out, self.method, self.steps, self.lr, self.margin, self.classifier, self.n_eval, self.fid_samples])
 
@@ -939,11 +952,12 @@ class ErasePanel:
 
         return EraseRequest(
             generator=self.generator_source,
-            labeller=self.labeller or f"marks:{self.session.marks_path}",
+            labeller=list(self.labellers) or self.labeller or f"marks:{self.session.marks_path}",
             out=Path(self.out.value).expanduser(),
             settings=EraseSettings(method=self.method.value, steps=self.steps.value, lr=self.lr.value,
                                    margin=self.margin.value, **self.settings),
-            feature_classifier=self.classifier.value,
+            feature_classifier=([c for c in [self.classifier.value] if c is not None] + self.more_classifiers
+                                if self.more_classifiers else self.classifier.value),
             n_eval=self.n_eval.value,
             fid_samples=self.fid_samples.value,
             device=self.device,
@@ -960,7 +974,7 @@ class ErasePanel:
         self.session.save()
         try:
             req = self.request()
-            if self.labeller is None:
+            if self.labeller is None and not self.labellers:
                 self.session.marks().require_both(purpose="an erase")
             with forwarded(log or _to_output):
                 result = run_erase(req)

@@ -7,6 +7,14 @@ rules ``eraser.guards``, the report ``eraser.report.write``. The output folder a
 (checkpoint + ``report/``; ``report/`` only when the guards failed) or not at all; training state lives
 in ``OUT.partial/`` until the run finishes, so an interrupted erase resumes when run again with the
 same settings.
+
+Several features in one erase: ``labeller`` is a list (one labeller per feature, features distinct). Each
+is labelled and gets its own direction (and, for ``deep``, its own training detector); one fine-tune
+erases them all (``unlearn.methods.CompositeMethod``); the result has a row per feature
+(``EraseMetrics.features``). Measuring classifiers (``feature_classifier``, a list too) are matched to
+the erased features by ``Labeller.feature``; a classifier of a feature that was not erased gives a
+collateral row (that feature's rate before and after, on the same fresh latents). One labeller and one
+classifier: the classifier measures that feature whatever its name (as before lists existed).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from eraser.generators.base import Generator
 from eraser.guards import GuardLimits, as_dicts
 from eraser.labelling.base import Labeller
 from eraser.labelling.spec import LabellerSpec
-from eraser.results import EraseMetrics, EraseResult
+from eraser.results import CollateralRow, EraseMetrics, EraseResult, FeatureRow
 from eraser.unlearn.settings import EraseSettings
 from eraser.version import __version__
 
@@ -38,19 +46,20 @@ class EraseRequest:
     """Everything an erase needs; every field has a user-facing option of the same name.
 
     ``generator``, ``labeller`` and ``feature_classifier`` are names or paths (a labeller spec such as
-    ``marks:PATH``), or objects already in memory (a ``Generator``, a ``Labeller``).
+    ``marks:PATH``), or objects already in memory (a ``Generator``, a ``Labeller``); ``labeller`` and
+    ``feature_classifier`` may be lists (several features; see the module docstring).
     """
 
     generator: str | Generator
-    labeller: str | LabellerSpec | Labeller
+    labeller: str | LabellerSpec | Labeller | list[str | LabellerSpec | Labeller]
     out: Path
     settings: EraseSettings = field(default_factory=EraseSettings)
     #: prior samples to label when the labeller is not a marks file
     n_label: int = 2000
     label_seed: int = 1000
     direction_method: str = "mean-difference"
-    #: classifier that measures the feature rate (never used in training); None skips the measurement
-    feature_classifier: str | Labeller | None = None
+    #: classifier(s) that measure feature rates (never used in training); None skips the measurement
+    feature_classifier: str | Labeller | list[str | Labeller] | None = None
     n_eval: int = 2000
     eval_seed: int = 2000
     device: str = "cpu"
@@ -75,6 +84,35 @@ def _name(x: str | LabellerSpec | Generator | Labeller | None) -> str | None:
     return str(x) if isinstance(x, LabellerSpec) else x.name
 
 
+def _as_list(x) -> list:
+    """A request's labeller or classifier field as a list (None: empty)."""
+    return list(x) if isinstance(x, (list, tuple)) else ([] if x is None else [x])
+
+
+def _names(x):
+    """``_name`` of a field that may be a list: a list of one is named as its one item (as before lists existed)."""
+    items = _as_list(x)
+    return _name(items[0]) if len(items) == 1 else (None if not items else [_name(i) for i in items])
+
+
+def match_classifiers(features: list[str], classifiers: list[Labeller]) -> tuple[list[Labeller | None], list[Labeller]]:
+    """Each erased feature's measuring classifier (None without one) and the collateral classifiers (their
+    feature is not erased). Matched by ``Labeller.feature``; one feature and one classifier: that classifier."""
+    if len(features) == 1 and len(classifiers) == 1:
+        return [classifiers[0]], []
+    by: dict[str, Labeller] = {}
+    for c in classifiers:
+        if c.feature in by:
+            raise EraserError(f"--feature-classifier {by[c.feature].name} and {c.name} both measure the feature "
+                              f"{c.feature!r}; give one classifier per feature")
+        by[c.feature] = c
+    missing = [f for f in features if f not in by]
+    if missing and classifiers:
+        log.warning(f"no --feature-classifier measures {', '.join(map(repr, missing))} (classifiers measure "
+                    f"{', '.join(map(repr, by))}); its rate is not measured")
+    return [by.get(f) for f in features], [c for c in classifiers if c.feature not in features]
+
+
 def _source_hash(source: str | Generator) -> str | None:
     from eraser import registry
     from eraser.generators.checkpoint import WEIGHTS
@@ -90,17 +128,21 @@ def _source_hash(source: str | Generator) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
-def _check_out(req: EraseRequest, spec: LabellerSpec | None) -> Path:
+def _check_out(req: EraseRequest, specs: list[LabellerSpec | None]) -> Path:
     """Before any work: OUT is new and writable, neither it nor OUT.partial touches an input; returns OUT.partial."""
     from eraser.io import check_writable
     from eraser.resume import check_work_dir
-    from eraser.validate import check_not_inputs, erase_inputs
+    from eraser.validate import check_not_inputs, erase_inputs, source_path
 
     work = req.out.with_name(req.out.name + ".partial")
-    check_not_inputs({"--out": req.out, "--out (its .partial work folder)": work},
-                     erase_inputs(req.generator if isinstance(req.generator, str) else None,
-                                  spec.files() if spec is not None else {},
-                                  req.feature_classifier if isinstance(req.feature_classifier, str) else None))
+    files: dict[str, Path] = {}
+    for i, spec in enumerate(specs):
+        for role, p in (spec.files() if spec is not None else {}).items():
+            files[role if len(specs) == 1 else f"{role} #{i + 1}"] = p
+    clfs = [c for c in _as_list(req.feature_classifier) if isinstance(c, str)]
+    inputs = erase_inputs(req.generator if isinstance(req.generator, str) else None, files, clfs[0] if clfs else None)
+    inputs += [("--feature-classifier", source_path(c, "classifier")) for c in clfs[1:]]
+    check_not_inputs({"--out": req.out, "--out (its .partial work folder)": work}, inputs)
     if req.out.exists():
         raise EraserError(f"{req.out} already exists; choose a new --out folder (eraser never overwrites a checkpoint)")
     check_writable(req.out)
@@ -159,19 +201,22 @@ def labels_made_by(spec: LabellerSpec | None, labeller: Labeller) -> str:
     return f"the {spec.kind} labeller (automatic)"
 
 
-def reproduce_command(req: EraseRequest, spec: LabellerSpec | None) -> str | None:
+def reproduce_command(req: EraseRequest, spec: LabellerSpec | list[LabellerSpec | None] | None) -> str | None:
     """An ``eraser erase`` command line that runs this request again (None when an input is an object in
     memory); options at their defaults are left out."""
     import shlex
 
     from eraser.unlearn.settings import EraseSettings
 
-    if not isinstance(req.generator, str) or spec is None or not (
-            req.feature_classifier is None or isinstance(req.feature_classifier, str)):
+    specs = spec if isinstance(spec, list) else [spec]
+    clfs = _as_list(req.feature_classifier)
+    if not isinstance(req.generator, str) or any(s is None for s in specs) or not all(isinstance(c, str) for c in clfs):
         return None
-    args = ["eraser", "erase", "-g", req.generator, "-l", str(spec)]
-    if req.feature_classifier:
-        args += ["--feature-classifier", req.feature_classifier]
+    args = ["eraser", "erase", "-g", req.generator]
+    for s_ in specs:
+        args += ["-l", str(s_)]
+    for c in clfs:
+        args += ["--feature-classifier", c]
     defaults = EraseSettings(method=req.settings.method)
     flags = {"method": "--method", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "alpha": "--alpha",
              "margin": "--margin", "feature_fraction": "--feature-fraction", "band": "--band", "depth": "--depth",
@@ -206,32 +251,39 @@ def reproduce_command(req: EraseRequest, spec: LabellerSpec | None) -> str | Non
     return shlex.join(args)
 
 
-def report_summary(req: EraseRequest, spec: LabellerSpec | None, labeller: Labeller, metrics: EraseMetrics,
-                   results: list, counts: tuple[int, int, int]):
-    """The report's summary (``eraser.report.summary``) of this erase: one feature row, cost, provenance."""
+def report_summary(req: EraseRequest, specs: list[LabellerSpec | None], labellers: list[Labeller],
+                   metrics: EraseMetrics, results: list, counts: list[tuple[int, int, int]]):
+    """The report's summary (``eraser.report.summary``) of this erase: a row per feature, cost, provenance."""
     import datetime
     import platform
 
     from eraser.report.summary import Cost, FeatureSummary, ReportSummary
 
-    guard = next((r for r in results if r.name == "feature_rate"), None)
-    feature = FeatureSummary.from_rates(
-        labeller.feature, metrics.feature_rate, guard, labeller=_name(spec or labeller),
-        labels=dict(zip(("yes", "no", "unsure"), counts)), labels_by=labels_made_by(spec, labeller))
+    several = len(labellers) > 1
+    rows = []
+    for i, (spec, labeller, c) in enumerate(zip(specs, labellers, counts)):
+        name = f"feature_rate[{labeller.feature}]" if several else "feature_rate"
+        guard = next((r for r in results if r.name == name), None)
+        rates = metrics.features[i].rates if several else metrics.feature_rate
+        rows.append(FeatureSummary.from_rates(
+            labeller.feature, rates, guard, labeller=_name(spec or labeller),
+            labels=dict(zip(("yes", "no", "unsure"), c)), labels_by=labels_made_by(spec, labeller)))
+    feature_names = ", ".join(lab.feature for lab in labellers)
     device = req.device
     if device.startswith("cuda") and torch.cuda.is_available():
         device += f" ({torch.cuda.get_device_name(torch.device(device))})"
     elif device == "cpu":
         device += f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     return ReportSummary(
-        kind="erase", title=f"Erase of {labeller.feature} from {_name(req.generator)}", generator=_name(req.generator),
-        erased=str(req.out), verdict=metrics.verdict, features=[feature],
+        kind="erase", title=f"Erase of {feature_names} from {_name(req.generator)}", generator=_name(req.generator),
+        erased=str(req.out), verdict=metrics.verdict, features=rows,
         cost=Cost.from_metrics(metrics.preservation, metrics.distribution, metrics.timings_s.get("total")),
         guards=as_dicts(results), method=metrics.method, kept_step=metrics.kept_step, audit=metrics.audit,
-        settings=asdict(req.settings), guard_limits=asdict(req.limits), command=reproduce_command(req, spec),
+        settings=asdict(req.settings), guard_limits=asdict(req.limits), command=reproduce_command(req, list(specs)),
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), device=device,
         eraser_version=__version__, weights_sha256={"original": _source_hash(req.generator), "erased": None},
-        out=str(req.out), feature_classifier=_name(req.feature_classifier))
+        out=str(req.out), feature_classifier=_name(req.feature_classifier) if not isinstance(req.feature_classifier, list)
+        else ", ".join(_names(req.feature_classifier)))
 
 
 def run_erase(req: EraseRequest) -> EraseResult:
@@ -241,19 +293,22 @@ def run_erase(req: EraseRequest) -> EraseResult:
     Raises ``EraserError`` (one line) only when the erase cannot run. The input generator is never modified.
     """
     from eraser.direction import estimate_direction
-    from eraser.evaluation import clean_judge, distribution_metrics, evaluate_erase
+    from eraser.evaluation import clean_judge, clean_judge_all, distribution_metrics, evaluate_erase, feature_rates
     from eraser.generators import load_generator
     from eraser.generators.checkpoint import WEIGHTS, write_checkpoint_files
     from eraser.guards import check, failures_line, verdict
-    from eraser.io import atomic_dir, sha256_file
+    from eraser.io import atomic_dir, sha256_file, write_json
     from eraser.report.write import write_report
     from eraser.resume import resume_key
     from eraser.unlearn.loop import finetune
     from eraser.unlearn.monitor import GuardMonitor
 
     t0 = time.time()
-    spec = None if isinstance(req.labeller, Labeller) else LabellerSpec.parse(req.labeller)
-    work = _check_out(req, spec)
+    specs = [None if isinstance(x, Labeller) else LabellerSpec.parse(x) for x in _as_list(req.labeller)]
+    if not specs:
+        raise EraserError("no labeller given: name at least one (--labeller marks:PATH)")
+    several = len(specs) > 1
+    work = _check_out(req, specs)
     timings: dict[str, float] = {}
 
     def lap(name: str, since: float) -> float:
@@ -262,46 +317,70 @@ def run_erase(req: EraseRequest) -> EraseResult:
 
     generator = (req.generator.to(req.device) if isinstance(req.generator, Generator)
                  else load_generator(req.generator, req.device, req.load_options))
-    labeller = spec.build(req.device) if spec is not None else req.labeller.to(req.device)
-    classifier = req.feature_classifier
-    if isinstance(classifier, str):
-        from eraser.classifiers import load_classifier
+    labellers = [spec.build(req.device) if spec is not None else x.to(req.device)
+                 for spec, x in zip(specs, _as_list(req.labeller))]
+    features = [lab.feature for lab in labellers]
+    if len(set(features)) < len(features):
+        dup = next(f for f in features if features.count(f) > 1)
+        raise EraserError(f"two labellers label the same feature {dup!r}; give one --labeller per feature")
+    loaded = []
+    for c in _as_list(req.feature_classifier):
+        if isinstance(c, str):
+            from eraser.classifiers import load_classifier
 
-        classifier = load_classifier(classifier, req.device)
-    elif classifier is not None:
-        classifier = classifier.to(req.device)
+            c = load_classifier(c, req.device)
+        loaded.append(c.to(req.device))
+    measuring, collateral_clfs = match_classifiers(features, loaded)
+    classifier = measuring[0]
     if req.audit:
         from eraser.audit.attacks import require_differentiable
 
+        if several:
+            raise EraserError("--audit attacks one feature; audit each feature of a several-feature erase with `eraser audit`")
         if classifier is None:
             raise EraserError("--audit needs --feature-classifier: the attacks search for samples that classifier calls positive")
         require_differentiable(classifier)
     t = lap("load", t0)
 
-    z_lab, y = label_latents(generator, labeller, req.n_label, req.label_seed)
-    n_yes, n_no = int((y == 1).sum()), int((y == 0).sum())
-    log.info(f"labelled {len(z_lab)} samples with {labeller.name}: {n_yes} with the feature, {n_no} without")
-    direction = estimate_direction(z_lab, y, method=req.direction_method, seed=req.settings.seed)
-    auc = f"{direction.heldout_auc:.3f}" if direction.heldout_auc is not None else "n/a"
-    log.info(f"direction ({direction.method}): held-out AUC {auc}, threshold t = {direction.threshold:.3f}")
+    z_labs, ys, directions, fits = [], [], [], []
+    for labeller in labellers:
+        z_lab, y = label_latents(generator, labeller, req.n_label, req.label_seed)
+        n_yes, n_no = int((y == 1).sum()), int((y == 0).sum())
+        log.info(f"labelled {len(z_lab)} samples with {labeller.name}: {n_yes} with the feature, {n_no} without")
+        direction = estimate_direction(z_lab, y, method=req.direction_method, seed=req.settings.seed)
+        auc = f"{direction.heldout_auc:.3f}" if direction.heldout_auc is not None else "n/a"
+        log.info(f"direction ({direction.method}): held-out AUC {auc}, threshold t = {direction.threshold:.3f}")
+        fit = None
+        if req.settings.method == "deep":
+            from eraser.unlearn.detector import fit_detector
 
-    detector = fit = None
-    if req.settings.method == "deep":
-        from eraser.unlearn.detector import fit_detector
-
-        fit = fit_detector(z_lab, y, seed=req.settings.seed)
-        detector = fit.detector
-        auc = f"{fit.heldout_auc:.3f}" if fit.heldout_auc is not None else "n/a"
-        log.info(f"training detector (latent MLP on the same labels): held-out AUC {auc}")
+            fit = fit_detector(z_lab, y, seed=req.settings.seed)
+            auc = f"{fit.heldout_auc:.3f}" if fit.heldout_auc is not None else "n/a"
+            log.info(f"training detector (latent MLP on the same labels): held-out AUC {auc}")
+        z_labs.append(z_lab)
+        ys.append(y)
+        directions.append(direction)
+        fits.append(fit)
     t = lap("label_and_direction", t)
 
-    z_clean = z_lab[y == 0]
-    monitor = GuardMonitor(generator, z_clean[: req.guard_clean], classifier,
+    z_clean = z_labs[0][ys[0] == 0] if not several else clean_of_all(generator, labellers, z_labs, ys, directions)
+    if several:
+        watched = {f: c for f, c in zip(features, measuring) if c is not None} or None
+    else:
+        watched = classifier
+    monitor = GuardMonitor(generator, z_clean[: req.guard_clean], watched,
                            generator.sample_latents(req.guard_eval, req.eval_seed + 1), req.limits,
                            req.guard_every, req.settings.steps)
     work.mkdir(exist_ok=True)
-    trained = finetune(generator, direction, req.settings, work_dir=work, progress=req.progress, monitor=monitor,
-                       detector=detector, resume_key=resume_key(generator, z_lab, y, direction))
+    detectors = [fit.detector if fit is not None else None for fit in fits]
+    if several:
+        key = resume_key(generator, z_labs, ys, directions)
+        trained = finetune(generator, directions, req.settings, work_dir=work, progress=req.progress, monitor=monitor,
+                           detector=detectors, resume_key=key)
+    else:
+        trained = finetune(generator, directions[0], req.settings, work_dir=work, progress=req.progress,
+                           monitor=monitor, detector=detectors[0],
+                           resume_key=resume_key(generator, z_labs[0], ys[0], directions[0]))
     if trained.resumed_from:
         log.info(f"resumed from step {trained.resumed_from} ({work})")
     g_new = trained.generator
@@ -310,15 +389,40 @@ def run_erase(req: EraseRequest) -> EraseResult:
         log.info(f"kept the state of step {monitor.kept_step} (best passing guard evaluation)")
     t = lap("finetune", t)
 
-    pres, eval_set, rates = evaluate_erase(generator, g_new, direction, z_clean, classifier, req.n_eval, req.eval_seed)
+    pres, eval_set, rates = evaluate_erase(generator, g_new, directions[0], z_clean, None if several else classifier,
+                                           req.n_eval, req.eval_seed)
+    z_eval = generator.sample_latents(req.n_eval, req.eval_seed) if several or collateral_clfs else None
+    rows = []
+    for lab, spec, d, c, fit in zip(labellers, specs, directions, measuring, fits):
+        share = float((d.project(z_eval) >= d.threshold).float().mean()) if several else eval_set.share_beyond_threshold
+        r = (feature_rates(generator, g_new, c, z_eval)[0] if c is not None else None) if several else rates
+        rows.append(FeatureRow(lab.feature, _name(spec or lab), d.summary(), share, r,
+                               fit.summary() if fit is not None else None))
+    if several:
+        beyond = torch.zeros(len(z_eval), dtype=torch.bool)
+        for d in directions:
+            beyond |= (d.project(z_eval) >= d.threshold).cpu()
+        eval_set.share_beyond_threshold = float(beyond.float().mean())
+    collateral = [CollateralRow(c.feature, feature_rates(generator, g_new, c, z_eval)[0]) for c in collateral_clfs]
+    for row in collateral:
+        log.info(f"collateral: {row.feature} rate {row.rates.before:.1%} -> {row.rates.after:.1%} ({row.rates.classifier})")
     dist = None
     if req.fid_samples > 0:
-        judge, how = clean_judge(labeller, classifier)
+        if several:
+            judge, how = clean_judge_all(labellers, measuring, directions)
+        else:
+            judge, how = clean_judge(labellers[0], classifier)
         log.info(f"distribution metrics on {req.fid_samples} samples per set (feature-free as judged by {how})")
-        dist = distribution_metrics(generator, g_new, judge, direction, req.fid_samples, req.eval_seed + 10,
+        dist = distribution_metrics(generator, g_new, judge, directions[0], req.fid_samples, req.eval_seed + 10,
                                     req.device, how)
-    metrics = EraseMetrics(direction.summary(), pres, eval_set, rates, method_record(req.settings, fit, trained.mining),
-                           dist, monitor.evals, monitor.kept_step)
+    method = method_record(req.settings, None if several else fits[0], trained.mining)
+    if several:
+        method["features"] = features
+        if req.settings.method == "deep":
+            method["training_detector"] = {f: fit.summary() for f, fit in zip(features, fits)}
+    direction_doc = {f: d.summary() for f, d in zip(features, directions)} if several else directions[0].summary()
+    metrics = EraseMetrics(direction_doc, pres, eval_set, rates, method, dist, monitor.evals, monitor.kept_step,
+                           features=rows, collateral=collateral)
     t = lap("evaluate", t)
     results = check(metrics.guard_values(), req.limits)
     passed = monitor.kept is not None and verdict(results)
@@ -326,33 +430,43 @@ def run_erase(req: EraseRequest) -> EraseResult:
     if req.audit:
         from eraser.audit.attacks import run_audit
 
-        audit = run_audit({"original": generator, "erased": g_new}, classifier, direction)
+        audit = run_audit({"original": generator, "erased": g_new}, classifier, directions[0])
         metrics.audit = {"success_rate": audit.to_dict()["success_rate"], "file": "report/audit.json"}
         t = lap("audit", t)
     timings["total"] = round(time.time() - t0, 2)
     metrics.timings_s = timings
     metrics.verdict = "pass" if passed else "fail"
     doc = metrics.to_dict()
+    labeller_names = [_name(spec or lab) for spec, lab in zip(specs, labellers)]
     provenance = {
         "erased_from": {"generator": _name(req.generator), "weights_sha256": _source_hash(req.generator)},
-        "feature": labeller.feature,
-        "labeller": _name(spec or labeller),
-        "feature_classifier": _name(req.feature_classifier),
-        "direction": direction.summary(),
+        "feature": features if several else features[0],
+        "labeller": labeller_names if several else labeller_names[0],
+        "feature_classifier": _names(req.feature_classifier),
+        "direction": [d.summary() for d in directions] if several else directions[0].summary(),
         "settings": asdict(req.settings),
         "guard_limits": asdict(req.limits),
         "method": metrics.method,
         "metrics": {k: v for k, v in doc.items() if k not in ("guard_evaluations",)},
         "eraser_version": __version__,
     }
-    summary = report_summary(req, spec, labeller, metrics, results, (n_yes, n_no, len(y) - n_yes - n_no))
-    z_eval = generator.sample_latents(req.n_eval, req.eval_seed) if rates is not None else None
+    counts = [(int((y == 1).sum()), int((y == 0).sum()), int(torch.isnan(y).sum())) for y in ys]
+    summary = report_summary(req, specs, labellers, metrics, results, counts)
+    if several:  # each feature's labelled samples: an equal share of the 8 in the figure
+        k = max(1, 8 // len(z_labs))
+        z_show = torch.cat([z[y == 1][:k] for z, y in zip(z_labs, ys)])
+    else:
+        z_show = z_labs[0][ys[0] == 1][:8]
+    z_eval_fig = generator.sample_latents(req.n_eval, req.eval_seed) if rates is not None else None
     with atomic_dir(req.out) as tmp:
         if passed:
             write_checkpoint_files(g_new, tmp, provenance)
             summary.weights_sha256["erased"] = sha256_file(tmp / WEIGHTS)
-        write_report(tmp / "report", generator, g_new, summary, doc, results, trained.history, z_lab[y == 1][:8],
-                     z_clean[:512], z_eval, pres.worst(8), direction, asdict(req.settings), audit, monitor.rate_before)
+        write_report(tmp / "report", generator, g_new, summary, doc, results, trained.history, z_show,
+                     z_clean[:512], z_eval_fig, pres.worst(8), None if several else directions[0],
+                     asdict(req.settings), audit, monitor.rate_before)
+        if several:
+            write_json(tmp / "report" / "directions.json", {f: d.to_dict() for f, d in zip(features, directions)})
     shutil.rmtree(work, ignore_errors=True)
     failure = None
     if not passed:
@@ -360,3 +474,27 @@ def run_erase(req: EraseRequest) -> EraseResult:
         failure = f"guards failed, so no checkpoint was written (report in {req.out / 'report'}): {why}"
     return EraseResult(metrics.verdict, metrics, results, req.out, req.out if passed else None, req.out / "report",
                        timings, g_new, failure)
+
+
+def clean_of_all(generator: Generator, labellers: list[Labeller], z_labs: list[torch.Tensor], ys: list[torch.Tensor],
+                 directions: list) -> torch.Tensor:
+    """Latents labelled free of every feature of a several-feature erase: each feature's labelled "no"
+    latents that no other feature claims (its labeller, when it labels any latent, else its direction:
+    proj < t), interleaved feature by feature so the first few hold some of each."""
+    parts = []
+    for i, (z, y) in enumerate(zip(z_labs, ys)):
+        zc = z[y == 0]
+        for j, (lab, d) in enumerate(zip(labellers, directions)):
+            if j == i or len(zc) == 0:
+                continue
+            if lab.labels_only_known_latents:
+                zc = zc[(d.project(zc) < d.threshold).cpu()]
+            else:
+                s = lab.score(generator, zc)
+                zc = zc[~torch.isnan(s) & (s < lab.threshold)]
+        parts.append(zc)
+    n = max(len(p) for p in parts)
+    order = [p[k : k + 1] for k in range(n) for p in parts if k < len(p)]
+    if not order:
+        raise EraserError("no labelled latent is free of every feature; label more samples without any of them")
+    return torch.cat(order)

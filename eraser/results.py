@@ -123,9 +123,57 @@ class GuardEvaluation:
 
     step: int
     ms_ssim: float
+    #: with several erased features: the mean of their rates (each is in ``feature_rates``)
     feature_rate: float | None
     passed: bool
     kept: bool = False
+    #: several erased features: each one's rate by its measuring classifier (None with one feature)
+    feature_rates: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``metrics.json`` holds it (``feature_rates`` only with several features)."""
+        out = asdict(self)
+        if self.feature_rates is None:
+            del out["feature_rates"]
+        return out
+
+
+@dataclass
+class FeatureRow:
+    """One erased feature of an erase: its labeller, direction, training detector and measured rates."""
+
+    feature: str
+    labeller: str
+    #: ``Direction.summary()`` (held-out AUC of the direction on the labels, threshold, counts)
+    direction: dict[str, Any]
+    #: share of the fresh evaluation latents at or beyond this feature's threshold
+    share_beyond_threshold: float
+    #: by this feature's measuring classifier (matched by feature name); None without one
+    rates: FeatureRates | None
+    #: the deep method's training detector for this feature (``DetectorFit.summary()``), else None
+    training_detector: dict[str, Any] | None = None
+
+    def to_dict(self, scores: bool = True) -> dict[str, Any]:
+        return {"feature": self.feature, "labeller": self.labeller, "direction": self.direction,
+                "share_beyond_threshold": self.share_beyond_threshold,
+                "feature_rate": self.rates.to_dict(scores) if self.rates is not None else None,
+                "training_detector": self.training_detector}
+
+
+@dataclass
+class CollateralRow:
+    """A feature that was *not* erased, measured by its classifier on the same fresh latents: before and after."""
+
+    feature: str
+    rates: FeatureRates
+
+    @property
+    def relative_change(self) -> float | None:
+        """|after − before| / before (the ``collateral`` guard's value; None when before is 0)."""
+        return guards.relative_change(self.rates.before, self.rates.after)
+
+    def to_dict(self, scores: bool = True) -> dict[str, Any]:
+        return {"feature": self.feature, "relative_change": self.relative_change, **self.rates.to_dict(scores)}
 
 
 def _guard_inputs(preservation: Preservation | None, rates: FeatureRates | None,
@@ -157,10 +205,26 @@ class EraseMetrics:
     audit: dict[str, Any] | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     verdict: str = "fail"
+    #: one row per erased feature (one row for a one-feature erase, whose numbers are also the fields above)
+    features: list[FeatureRow] = field(default_factory=list)
+    #: features measured but not erased (a classifier whose feature is none of the erased ones)
+    collateral: list[CollateralRow] = field(default_factory=list)
 
-    def guard_values(self) -> dict[str, float | None]:
-        """Each guard's value (``eraser.guards.measured``)."""
-        return _guard_inputs(self.preservation, self.feature_rate, self.distribution)
+    @property
+    def several(self) -> bool:
+        """Whether several features were erased (then ``feature_rate`` is None and ``features`` holds the rates)."""
+        return len(self.features) > 1
+
+    def guard_values(self) -> dict[str, Any]:
+        """Each guard's value (``eraser.guards.measured``); per feature (``{feature: value}``) for the
+        feature rates of several erased features and for collateral features."""
+        values: dict[str, Any] = _guard_inputs(self.preservation, self.feature_rate, self.distribution)
+        if self.several:
+            values["feature_rate"] = {r.feature: guards.ratio(r.rates.before, r.rates.after) if r.rates else None
+                                      for r in self.features}
+        if self.collateral:
+            values["collateral"] = {c.feature: c.relative_change for c in self.collateral}
+        return values
 
     def to_dict(self, scores: bool = True) -> dict[str, Any]:
         """The layout of ``report/metrics.json`` (without ``guards``); ``scores=False`` drops the per-sample scores."""
@@ -169,10 +233,14 @@ class EraseMetrics:
                                "eval": asdict(self.eval)}
         if self.feature_rate is not None:
             out["feature_rate"] = self.feature_rate.to_dict(scores)
+        if self.several:
+            out["features"] = [r.to_dict(scores) for r in self.features]
+        if self.collateral:
+            out["collateral"] = [c.to_dict(scores) for c in self.collateral]
         out["method"] = self.method
         if self.distribution is not None:
             out["distribution"] = self.distribution.to_dict()
-        out["guard_evaluations"] = [asdict(e) for e in self.guard_evaluations]
+        out["guard_evaluations"] = [e.to_dict() for e in self.guard_evaluations]
         out["kept_step"] = self.kept_step
         if self.audit is not None:
             out["audit"] = self.audit
@@ -245,7 +313,7 @@ def summary_numbers(metrics: EraseMetrics, results: list[GuardResult]) -> dict[s
     before and after, FID and KID over their floors, the kept step, and every guard's result."""
     value = {r.name: r.value for r in results}
     fr = metrics.feature_rate
-    return {
+    out = {
         "ms_ssim": metrics.preservation.ms_ssim_mean,
         "feature_rate_before": fr.before if fr is not None else None,
         "feature_rate_after": fr.after if fr is not None else None,
@@ -254,3 +322,10 @@ def summary_numbers(metrics: EraseMetrics, results: list[GuardResult]) -> dict[s
         "kept_step": metrics.kept_step,
         "guards": [{"name": r.name, "value": r.value, "limit": r.limit, "rule": r.rule, "passed": r.passed} for r in results],
     }
+    if metrics.several:  # several erased features: each one's rate (the single-feature keys above stay None)
+        out["features"] = [{"feature": r.feature, "before": r.rates.before if r.rates else None,
+                            "after": r.rates.after if r.rates else None} for r in metrics.features]
+    if metrics.collateral:
+        out["collateral"] = [{"feature": c.feature, "before": c.rates.before, "after": c.rates.after,
+                              "relative_change": c.relative_change} for c in metrics.collateral]
+    return out

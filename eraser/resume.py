@@ -20,10 +20,20 @@ from eraser.errors import EraserError
 STATE_KEYS = {"step": int, "model": dict, "optimizer": dict, "history": list, "settings": dict}
 
 
-def resume_key(generator, z: Tensor, y: Tensor, direction) -> dict[str, str]:
-    """Digests of what an erase's training depends on besides its settings."""
+def resume_key(generator, z: Tensor | list[Tensor], y: Tensor | list[Tensor], direction) -> dict[str, str]:
+    """Digests of what an erase's training depends on besides its settings; with several features, ``z``,
+    ``y`` and ``direction`` are lists (one per feature, in order) and every one of them is in the digests."""
     from eraser.cache import digest_generator, digest_tensors
 
+    if isinstance(direction, (list, tuple)):
+        return {
+            "generator weights": digest_generator(generator),
+            "labels": digest_tensors({f"{k}{i}": t.float() for i, (zi, yi) in enumerate(zip(z, y))
+                                      for k, t in (("z", zi), ("y", yi))}),
+            "direction": digest_tensors({f"{k}{i}": t for i, d in enumerate(direction)
+                                         for k, t in (("unit", d.unit.float()),
+                                                      ("threshold", torch.tensor(float(d.threshold), dtype=torch.float64)))}),
+        }
     return {
         "generator weights": digest_generator(generator),
         "labels": digest_tensors({"z": z.float(), "y": y.float()}),

@@ -64,12 +64,13 @@ def input_hashes(job: Job) -> dict[str, Any]:
     out: dict[str, Any] = {
         "generator": {"source": job.entry.get("generator"), "sha256": h(source_path(job.generator, "generator"))},
         "labeller": {"spec": job.entry.get("labeller"),
-                     "sha256": {k: h(p) for k, p in job.labeller.files().items()}},
+                     "sha256": {k: h(p) for k, p in job.labeller_files().items()}},
         "manifest_entry_sha256": job.entry_sha256(),
     }
-    if job.feature_classifier:
+    if job.feature_classifier:  # one classifier: its hash; several: one hash each, in order
+        hashes = [h(source_path(c, "classifier")) for c in job.classifiers]
         out["feature_classifier"] = {"source": job.entry.get("feature_classifier"),
-                                     "sha256": h(source_path(job.feature_classifier, "classifier"))}
+                                     "sha256": hashes if isinstance(job.feature_classifier, list) else hashes[0]}
     return out
 
 

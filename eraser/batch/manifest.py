@@ -14,6 +14,10 @@ TOML::
     generator = "digiface-dcgan64"   # shipped name or path (relative to this file)
     labeller = "marks:../../assets/marks/digiface-eyeglasses.json"
     feature = "eyeglasses"           # optional, a label for the summary
+
+``labeller`` (and ``feature_classifier``) may be a list: ``labeller = ["marks:a.json", "marks:b.json"]``
+erases both features in one run; each classifier measures the erased feature of its name, the others
+are reported as collateral.
     [jobs.settings]                  # EraseSettings fields
     margin = 0.5
     [jobs.guards]                    # GuardLimits fields
@@ -62,6 +66,8 @@ LOAD_OPTIONS: dict[str, type] = {"module_class": str, "init_args": dict, "latent
                                  "trust_pickle": bool, "trust_code": bool}
 RESOURCES: dict[str, type] = {"num_cpus": float, "num_gpus": float}
 STRINGS = ("name", "generator", "labeller", "feature", "feature_classifier")
+#: string fields that may also be a list of strings (several features in one erase)
+LISTS = ("labeller", "feature_classifier")
 TABLES = ("settings", "guards", "load", "resources")
 JOB_KEYS = STRINGS + TABLES + tuple(REQUEST_OPTIONS)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -76,9 +82,10 @@ class Job:
     name: str
     line: int
     generator: str
-    labeller: LabellerSpec
+    #: one spec, or a list of them (several features)
+    labeller: LabellerSpec | list[LabellerSpec]
     feature: str | None
-    feature_classifier: str | None
+    feature_classifier: str | list[str] | None
     settings: dict[str, Any]
     guards: dict[str, float]
     options: dict[str, Any]
@@ -88,6 +95,21 @@ class Job:
     entry: dict[str, Any] = field(default_factory=dict)
     #: the module that registered the labeller's kind, unless it is built in: the job's own process imports it
     labeller_modules: list[str] = field(default_factory=list)
+
+    @property
+    def labellers(self) -> list[LabellerSpec]:
+        return list(self.labeller) if isinstance(self.labeller, list) else [self.labeller]
+
+    @property
+    def classifiers(self) -> list[str]:
+        c = self.feature_classifier
+        return list(c) if isinstance(c, list) else ([] if c is None else [c])
+
+    def labeller_files(self) -> dict[str, Path]:
+        """Every labeller's files by role (``ROLE #i`` with several labellers)."""
+        specs = self.labellers
+        return {(role if len(specs) == 1 else f"{role} #{i + 1}"): p
+                for i, spec in enumerate(specs) for role, p in spec.files().items()}
 
     def entry_sha256(self) -> str:
         """sha256 of the entry's fields that decide the result (not its name, label or resources)."""
@@ -102,7 +124,7 @@ class Job:
         load = dict(self.load)
         if load.get("latent_shape") is not None:
             load["latent_shape"] = tuple(load["latent_shape"])
-        return EraseRequest(generator=self.generator, labeller=self.labeller, out=out,
+        return EraseRequest(generator=self.generator, labeller=self.labeller, out=out,  # a list stays a list
                             settings=EraseSettings(**self.settings), feature_classifier=self.feature_classifier,
                             limits=GuardLimits(**self.guards), load_options=LoadOptions(**load), progress=False,
                             **self.options)
@@ -319,6 +341,13 @@ class _Validator:
             fk = key + (k,)
             if k not in JOB_KEYS:
                 self.err(fk, where, f"unknown field {k!r} (known: {', '.join(JOB_KEYS)})")
+            elif k in LISTS and isinstance(value, list):
+                if not value or not all(isinstance(v, str) and v.strip() for v in value):
+                    self.err(fk, where, f"{k} must be a non-empty string or a non-empty list of them, got {value!r}")
+                elif len(set(value)) < len(value):
+                    self.err(fk, where, f"{k} lists the same entry twice: {value!r}")
+                else:
+                    out[k] = list(value)
             elif k in STRINGS:
                 if not isinstance(value, str) or not value.strip():
                     self.err(fk, where, f"{k} must be a non-empty string, got {value!r}")
@@ -358,9 +387,16 @@ class _Validator:
             if req not in e and not _has(self.lines, key + (req,)):
                 self.err(key, where, f"needs a '{req}'")
         generator = self.generator(e["generator"], key + ("generator",), where) if "generator" in e else None
-        labeller = self.labeller(e["labeller"], key + ("labeller",), where) if "labeller" in e else None
+        labeller = None
+        if "labeller" in e:
+            specs = [self.labeller(v, key + ("labeller",), where) for v in (e["labeller"] if isinstance(e["labeller"], list)
+                                                                             else [e["labeller"]])]
+            labeller = (specs if isinstance(e["labeller"], list) else specs[0]) if all(specs) else None
         clf = e.get("feature_classifier")
-        if clf is not None:
+        if isinstance(clf, list):
+            clfs = [self.classifier(c, key + ("feature_classifier",), where, "feature_classifier") for c in clf]
+            clf = clfs if all(clfs) else None
+        elif clf is not None:
             clf = self.classifier(clf, key + ("feature_classifier",), where, "feature_classifier")
         try:
             EraseSettings(**e.get("settings", {}))
@@ -379,7 +415,7 @@ class _Validator:
                    feature=e.get("feature"), feature_classifier=clf, settings=dict(e.get("settings", {})),
                    guards=dict(e.get("guards", {})), options=options, load=dict(e.get("load", {})),
                    num_cpus=resources.get("num_cpus"), num_gpus=gpus, entry=e,
-                   labeller_modules=kind_modules([labeller.kind]))
+                   labeller_modules=kind_modules([s.kind for s in (labeller if isinstance(labeller, list) else [labeller])]))
 
     def resolve_path(self, value: str) -> Path:
         p = Path(value).expanduser()

@@ -26,7 +26,7 @@ from eraser.batch.job import STAGING, check_finished, input_hashes, result, run_
 from eraser.batch.manifest import Job, Manifest, load_manifest
 from eraser.batch.summary import write_summary
 from eraser.errors import EraserError
-from eraser.validate import check_not_inputs, check_reusable_dir, erase_inputs
+from eraser.validate import check_not_inputs, check_reusable_dir, erase_inputs, source_path
 
 OnResult = Callable[[dict[str, Any]], None]
 log = logging.getLogger(__name__)
@@ -152,7 +152,8 @@ def run_batch(manifest: str | Path | Manifest, out: str | Path, jobs: int = 1, r
     out_root = Path(out)
     check_reusable_dir(out_root)
     check_not_inputs({"--out": out_root}, [("MANIFEST", manifest.path)]
-                     + [x for job in manifest.jobs for x in erase_inputs(job.generator, job.labeller.files(), job.feature_classifier)])
+                     + [x for job in manifest.jobs for x in erase_inputs(job.generator, job.labeller_files(), None)]
+                     + [("--feature-classifier", source_path(c, "classifier")) for job in manifest.jobs for c in job.classifiers])
     out_root.mkdir(exist_ok=True)
     if ray_address is not None:
         from eraser.batch.ray_runner import RayRunner

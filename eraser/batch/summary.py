@@ -22,6 +22,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _labels(value: Any) -> str:
+    """A job's labeller (or list of them) as one cell."""
+    return ", ".join(value) if isinstance(value, list) else (value or "")
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """A Markdown page: one row per job in manifest order, then the counts."""
     head = ("job", "verdict", "generator", "labeller", "MS-SSIM", "feature rate before → after", "FID − floor",
@@ -29,14 +34,17 @@ def markdown(summary: dict[str, Any]) -> str:
     rows = [head, tuple("---" for _ in head)]
     for r in summary["jobs"]:
         if r.get("verdict") == "pending":
-            rows.append((r["name"], "pending", r["generator"] or "", r["labeller"] or "", "", "", "", "", "not run yet"))
+            rows.append((r["name"], "pending", r["generator"] or "", _labels(r["labeller"]), "", "", "", "", "not run yet"))
             continue
         rate = "–" if r.get("feature_rate_before") is None else f"{_pct(r['feature_rate_before'])} → {_pct(r['feature_rate_after'])}"
+        if r.get("features"):  # several erased features: each one's rate
+            rate = "; ".join(f"{f['feature']} " + ("–" if f["before"] is None else f"{_pct(f['before'])} → {_pct(f['after'])}")
+                             for f in r["features"])
         note = r.get("reason") or ""
         if r.get("reused"):
             note = ("kept from an earlier run (inputs and checksums verified)" + (f"; {note}" if note else ""))
         verdict = {"pass": "**pass**", "fail": "**FAIL**", "error": "**ERROR**"}.get(r["verdict"], r["verdict"])
-        rows.append((r["name"], verdict, r.get("generator") or "", r.get("labeller") or "", _num(r.get("ms_ssim")), rate,
+        rows.append((r["name"], verdict, r.get("generator") or "", _labels(r.get("labeller")), _num(r.get("ms_ssim")), rate,
                      _num(r.get("fid_over_floor"), ".2f"), f"{r['seconds']:.0f}", note))
     c = summary["counts"]
     lines = [f"# eraser batch: {summary['manifest']}", "",

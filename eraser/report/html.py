@@ -67,16 +67,17 @@ GUARD_WORDS = {
     "fid": ("FID above its floor", ""),
     "kid": ("KID×1000 above its floor", ""),
     "recall": ("recall below its floor", ""),
+    "collateral": ("relative change of a feature that was not erased", ""),
 }
 
 
 def _guard_value(r: GuardResult, rates: FeatureSummary | None) -> str:
     if r.value is None:
         return "not measured"
-    if r.name == "feature_rate" and rates is not None and rates.measured:
+    if r.name.startswith("feature_rate") and rates is not None and rates.measured:
         return (f"before {_pct(rates.before)}, after {_pct(rates.after)}; "
                 f"ratio after ÷ before = {r.value:.3f}")
-    if r.name == "feature_rate":
+    if r.name.startswith("feature_rate"):
         return f"ratio after ÷ before = {r.value:.3f}"
     return _fmt(r.value)
 
@@ -86,11 +87,21 @@ def guard_table(results: list[GuardResult], features: list[FeatureSummary] | Non
     rates = next((f for f in features or [] if f.measured), None)
     rows = []
     for r in results:
-        cls, word = ("skip", "not measured") if r.passed is None else (("pass", "pass") if r.passed else ("fail", "FAIL"))
+        if r.passed is None:
+            cls, word = "skip", ("not measured" if r.value is None else "reported (no limit)")
+        else:
+            cls, word = ("pass", "pass") if r.passed else ("fail", "FAIL")
         margin = "" if r.margin is None else f"{r.margin:+.4g}"
-        what = GUARD_WORDS.get(r.name, (r.detail, ""))[0]
-        limit = f"ratio {r.rule} {r.limit:.4g}" if r.name == "feature_rate" else f"{r.rule} {r.limit:.4g}"
-        rows.append(f'<tr class="{cls}"><td>{_e(r.name)}</td><td>{_e(what)}</td><td>{_guard_value(r, rates)}</td>'
+        what = GUARD_WORDS.get(r.name.split("[")[0], (r.detail, ""))[0]
+        if r.limit is None:
+            limit = "–"
+        elif r.name.startswith("feature_rate"):
+            limit = f"ratio {r.rule} {r.limit:.4g}"
+        else:
+            limit = f"{r.rule} {r.limit:.4g}"
+        feat = r.name[len("feature_rate["):-1] if r.name.startswith("feature_rate[") else None
+        row_rates = next((f for f in features or [] if f.name == feat and f.measured), None) if feat else rates
+        rows.append(f'<tr class="{cls}"><td>{_e(r.name)}</td><td>{_e(what)}</td><td>{_guard_value(r, row_rates)}</td>'
                     f"<td>{limit}</td><td class=num>{margin}</td><td>{word}</td></tr>")
     return ("<table><tr><th>guard</th><th>measures</th><th>value</th><th>limit</th><th>margin</th><th>verdict</th></tr>"
             + "".join(rows) + "</table>")
@@ -255,6 +266,36 @@ def numbers_table(metrics: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td><code>{_e(k)}</code></td><td class=num>{_fmt(v)}</td><td class=small>{_e(_unit(k))}</td></tr>"
                    for k, v in _flat(metrics) if isinstance(v, (int, float)) and not isinstance(v, bool))
     return f"<table><tr><th>key in metrics.json</th><th>value</th><th>unit</th></tr>{rows}</table>"
+
+
+def features_section(metrics: dict[str, Any]) -> str:
+    """The per-feature table of a several-feature erase (``metrics["features"]``) and the collateral table
+    (``metrics["collateral"]``: features measured but not erased); empty when the metrics have neither."""
+    out = ""
+    if metrics.get("features"):
+        rows = []
+        for r in metrics["features"]:
+            fr = r.get("feature_rate") or {}
+            auc = r["direction"].get("heldout_auc")
+            det = (r.get("training_detector") or {}).get("heldout_auc")
+            rows.append(f"<tr><td>{html.escape(r['feature'])}</td><td><code>{html.escape(r['labeller'])}</code></td>"
+                        f"<td>{_fmt(auc) if auc is not None else '–'}</td><td>{_fmt(det) if det is not None else '–'}</td>"
+                        f"<td>{_pct(r['share_beyond_threshold'])}</td>"
+                        f"<td>{html.escape(fr.get('classifier', 'not measured'))}</td>"
+                        f"<td>{_pct(fr.get('before'))}</td><td>{_pct(fr.get('after'))}</td></tr>")
+        out += ("<h2>Erased features</h2><table><tr><th>feature</th><th>labeller</th><th>direction held-out AUC</th>"
+                "<th>training detector held-out AUC</th><th>fresh latents beyond its threshold</th>"
+                "<th>measuring classifier</th><th>rate before</th><th>rate after</th></tr>" + "".join(rows) + "</table>")
+    if metrics.get("collateral"):
+        rows = [f"<tr><td>{html.escape(c['feature'])}</td><td>{html.escape(c['classifier'])}</td><td>{c['n']}</td>"
+                f"<td>{_pct(c['before'])}</td><td>{_pct(c['after'])}</td>"
+                f"<td>{_pct(c['relative_change']) if c['relative_change'] is not None else '–'}</td></tr>"
+                for c in metrics["collateral"]]
+        out += ("<h2>Collateral: features that were not erased</h2><p class=\"small\">Each rate by that feature's "
+                "classifier, before and after, on the same fresh latents as the erased features' rates.</p>"
+                "<table><tr><th>feature</th><th>classifier</th><th>samples</th><th>rate before</th><th>rate after</th>"
+                "<th>relative change</th></tr>" + "".join(rows) + "</table>")
+    return out
 
 
 def audit_section(doc: dict[str, Any], png: bytes) -> str:

@@ -202,9 +202,9 @@ def render_folder(directory: Path) -> Path:
     slim = {k: v for k, v in metrics.items() if k != "feature_rate"}
     if fr:
         slim["feature_rate"] = {k: v for k, v in fr.items() if not k.startswith("scores_")}
-    extra = ""
+    extra = html.features_section(metrics)
     if (directory / "audit.json").is_file() and (directory / "audit.png").is_file():
-        extra = html.audit_section(read_json(directory / "audit.json", "audit"), (directory / "audit.png").read_bytes())
+        extra += html.audit_section(read_json(directory / "audit.json", "audit"), (directory / "audit.png").read_bytes())
     glance = (directory / "glance.png").read_bytes() if (directory / "glance.png").is_file() else None
     links = sorted(p.name for p in directory.glob("*.json"))
     page = html.render_report(summary, results, images, slim, links, glance, extra)

@@ -8,6 +8,9 @@ than the kept one's (:func:`not_worse`: within two standard errors of the differ
 is one or two samples in 512, and an earlier, less trained state won on a single sample. Without a
 classifier: the latest passing state.
 
+With several erased features (``classifier`` a ``{feature: classifier}`` dict), the feature-rate guard
+is judged per feature, and the rate that decides which state is kept is the mean of theirs.
+
 Its evaluations and the kept state are part of the training state (``state_dict``), so an
 interrupted erase resumes with the same guard history and keeps what an uninterrupted one keeps.
 """
@@ -15,7 +18,7 @@ interrupted erase resumes with the same guard history and keeps what an uninterr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -23,7 +26,7 @@ from torch import Tensor
 
 from eraser.errors import EraserError
 from eraser.generators.base import Generator
-from eraser.guards import GuardLimits, check, measured, verdict
+from eraser.guards import GuardLimits, check, measured, ratio, verdict
 from eraser.metrics.feature_rate import Scorer, feature_rate
 from eraser.metrics.ssim import ms_ssim
 from eraser.results import GuardEvaluation
@@ -45,15 +48,21 @@ class GuardMonitor:
     that are multiples of ``every`` and at ``last_step``, and keeps the chosen passing state.
 
     ``g`` is the original generator, ``z_clean`` ``[M, D]`` latents labelled feature-free, ``classifier``
-    the measuring classifier (or None) and ``z_eval`` ``[K, D]`` fresh latents for its feature rate.
+    the measuring classifier (or None; or ``{feature: classifier}`` for several erased features) and
+    ``z_eval`` ``[K, D]`` fresh latents for its feature rate.
     """
 
-    def __init__(self, g: Generator, z_clean: Tensor, classifier: Scorer | None, z_eval: Tensor,
+    def __init__(self, g: Generator, z_clean: Tensor, classifier: Scorer | dict[str, Scorer] | None, z_eval: Tensor,
                  limits: GuardLimits, every: int, last_step: int) -> None:
         self.g, self.classifier, self.limits, self.every, self.last = g, classifier, limits, every, last_step
         self.z_clean, self.z_eval = z_clean, z_eval
         self.reference = g.generate(z_clean)  # [M, 3, H, W]: G on the clean latents, computed once
-        self.rate_before = feature_rate(g, classifier, z_eval) if classifier is not None else None
+        self.several = isinstance(classifier, dict)
+        if self.several:
+            self.rates_before = {f: feature_rate(g, c, z_eval) for f, c in classifier.items()}
+            self.rate_before = None
+        else:
+            self.rate_before = feature_rate(g, classifier, z_eval) if classifier is not None else None
         self.evals: list[GuardEvaluation] = []
         #: the kept evaluation and G' at that step
         self.kept: GuardEvaluation | None = None
@@ -68,10 +77,17 @@ class GuardMonitor:
             return
         with torch.no_grad():
             ssim = float(ms_ssim(self.reference, g_new.generate(self.z_clean)).mean())
-        rate = feature_rate(g_new, self.classifier, self.z_eval) if self.classifier is not None else None
-        passed = verdict(check(measured(ms_ssim=ssim, rate_before=self.rate_before, rate_after=rate), self.limits,
-                               during_training=True))
-        ev = GuardEvaluation(step, ssim, rate, passed)
+        rates = None
+        if self.several:
+            rates = {f: feature_rate(g_new, c, self.z_eval) for f, c in self.classifier.items()}
+            rate = sum(rates.values()) / len(rates) if rates else None
+            values = measured(ms_ssim=ssim)
+            values["feature_rate"] = {f: ratio(self.rates_before[f], r) for f, r in rates.items()}
+        else:
+            rate = feature_rate(g_new, self.classifier, self.z_eval) if self.classifier is not None else None
+            values = measured(ms_ssim=ssim, rate_before=self.rate_before, rate_after=rate)
+        passed = verdict(check(values, self.limits, during_training=True))
+        ev = GuardEvaluation(step, ssim, rate, passed, feature_rates=rates)
         self.evals.append(ev)
         if passed and (self.kept is None or not_worse(rate, self.kept.feature_rate, len(self.z_eval))):
             if self.kept is not None:
@@ -83,7 +99,7 @@ class GuardMonitor:
     # -- resume ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The evaluations so far and the kept state (saved with the training state)."""
-        return {"evaluations": [asdict(e) for e in self.evals], "kept_state": self.kept_state}
+        return {"evaluations": [e.to_dict() for e in self.evals], "kept_state": self.kept_state}
 
     def load_state_dict(self, state: Any, where: str = "the training state") -> None:
         """Restore what ``state_dict`` saved, checked field by field (one-line ``EraserError``)."""
@@ -95,7 +111,11 @@ class GuardMonitor:
         names = [f.name for f in fields(GuardEvaluation)]
         evals = []
         for e in state["evaluations"]:
-            ok = (isinstance(e, dict) and sorted(e) == sorted(names) and isinstance(e["step"], int)
+            rates = e.get("feature_rates") if isinstance(e, dict) else None
+            ok = (isinstance(e, dict) and sorted(set(e) - {"feature_rates"}) == sorted(set(names) - {"feature_rates"})
+                  and (rates is None or (isinstance(rates, dict) and all(isinstance(k, str) and is_number(v)
+                                                                          for k, v in rates.items())))
+                  and isinstance(e["step"], int)
                   and not isinstance(e["step"], bool) and is_number(e["ms_ssim"])
                   and (e["feature_rate"] is None or is_number(e["feature_rate"]))
                   and isinstance(e["passed"], bool) and isinstance(e["kept"], bool))
