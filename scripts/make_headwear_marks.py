@@ -8,6 +8,9 @@ Samples, in id order:
    (``eraser marks suggest --marks <random marks> --candidates 2500 --seed 3 --k 240``), as a user of this tool
    would find more rare positives; their latents are committed beside the raw marks
    (``annotations/digiface-headwear/suggested.latents.npy``). Not a random sample: leave them out of rates.
+3. ``suggested2``: a second round, the same way, from a probe trained on parts 1 and 2 (the marks this script
+   wrote before it), on fresh candidates of a new seed (``eraser marks suggest --marks <marks of parts 1–2>
+   --candidates 2500 --seed 4 --k 96``); latents in ``annotations/digiface-headwear/suggested2.latents.npy``.
 
 Raw marks: ``annotations/digiface-headwear/<part>.json``, one file per annotator and share of grids
 (``{"annotator", "grids", "marks": {id: label}}``), with the annotator's notes beside it. The annotators were
@@ -45,33 +48,46 @@ def raw_marks(prefix: str) -> dict[int, str]:
     return marks
 
 
+#: the suggestion rounds, in id order: (part name = raw-file prefix and latents file stem, command that made it)
+ROUNDS = (
+    ("suggested", "eraser marks suggest -g digiface-dcgan64 --marks <the random marks> --candidates 2500 --seed 3 "
+                  "--k 240 -o DIR"),
+    ("suggested2", "eraser marks suggest -g digiface-dcgan64 --marks <the random and first suggested marks> "
+                   "--candidates 2500 --seed 4 --k 96 -o DIR"),
+)
+
+
+def part(prefix: str, n: int) -> list[str]:
+    marks = raw_marks(prefix)
+    if sorted(marks) != list(range(n)):
+        raise SystemExit(f"{prefix} marks cover {len(marks)} ids, expected 0..{n - 1}")
+    return [marks[i] for i in range(n)]
+
+
 def main() -> None:
     g = load_generator("digiface-dcgan64")
-    z_random = g.sample_latents(N_RANDOM, SEED_RANDOM).float().cpu()
-    random_marks = raw_marks("random")
-    if sorted(random_marks) != list(range(N_RANDOM)):
-        raise SystemExit(f"random marks cover {len(random_marks)} ids, expected 0..{N_RANDOM - 1}")
-    z_sugg = torch.from_numpy(np.asarray(read_npy(RAW / "suggested.latents.npy"), dtype=np.float32))
-    sugg_marks = raw_marks("suggested")
-    if sorted(sugg_marks) != list(range(len(z_sugg))):
-        raise SystemExit(f"suggested marks cover {len(sugg_marks)} ids, expected 0..{len(z_sugg) - 1}")
-    z = torch.cat([z_random, z_sugg])
-    labels = [random_marks[i] for i in range(N_RANDOM)] + [sugg_marks[i] for i in range(len(z_sugg))]
-    n_s = len(z_sugg)
+    zs = [g.sample_latents(N_RANDOM, SEED_RANDOM).float().cpu()]
+    labels = part("random", N_RANDOM)
+    sampling: dict[str, dict] = {
+        "random": {"ids": [0, N_RANDOM - 1], "generator": "digiface-dcgan64", "n": N_RANDOM, "seed": SEED_RANDOM,
+                   "command": f"eraser marks grid --generator digiface-dcgan64 --n {N_RANDOM} --seed {SEED_RANDOM} "
+                              "--feature headwear --per-grid 48 --out DIR"}}
+    for prefix, command in ROUNDS:
+        z = torch.from_numpy(np.asarray(read_npy(RAW / f"{prefix}.latents.npy"), dtype=np.float32))
+        start = len(labels)
+        labels += part(prefix, len(z))
+        zs.append(z)
+        sampling[prefix] = {"ids": [start, start + len(z) - 1], "n": len(z), "command": command,
+                            "note": "chosen by a probe's uncertainty, not at random: leave them out of rates"}
+    z = torch.cat(zs)
+    if len({row.numpy().tobytes() for row in z}) != len(z):
+        raise SystemExit("a latent appears twice")
     extra = {
         "rubric": RUBRIC,
-        "sampling": {
-            "random": {"ids": [0, N_RANDOM - 1], "generator": "digiface-dcgan64", "n": N_RANDOM, "seed": SEED_RANDOM,
-                       "command": f"eraser marks grid --generator digiface-dcgan64 --n {N_RANDOM} --seed {SEED_RANDOM} "
-                                  "--feature headwear --per-grid 48 --out DIR"},
-            "suggested": {"ids": [N_RANDOM, N_RANDOM + n_s - 1], "n": n_s,
-                          "command": "eraser marks suggest -g digiface-dcgan64 --marks <the random marks> "
-                                     "--candidates 2500 --seed 3 --k 240 -o DIR",
-                          "note": "chosen by a probe's uncertainty, not at random: leave them out of rates"},
-        },
+        "sampling": sampling,
         "made_by": "python scripts/make_headwear_marks.py from assets/marks/annotations/digiface-headwear/",
         "annotators": "AI agents in this project's development sessions (not people), one per share of grids; "
-                      "notes beside the raw marks",
+                      "notes beside the raw marks (suggested2: ai-agent-f, one pass, not cross-checked)",
     }
     marks = Marks(z=z, labels=labels, feature="headwear", generator="digiface-dcgan64")
     save_marks(OUT, marks, extra=extra)

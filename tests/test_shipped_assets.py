@@ -40,8 +40,11 @@ def test_headwear_marks_random_part_reproduces_and_is_disjoint_from_the_eyeglass
         labels.update({int(k): v for k, v in json.loads(f.read_text())["marks"].items()})
     for f in sorted(raw.glob("suggested-*.json")):
         labels.update({1536 + int(k): v for k, v in json.loads(f.read_text())["marks"].items()})
+    for f in sorted(raw.glob("suggested2-*.json")):
+        labels.update({1536 + 240 + int(k): v for k, v in json.loads(f.read_text())["marks"].items()})
     assert [labels[i] for i in range(len(m))] == m.labels
-    assert n == 1536 and len(m) == 1536 + 240
+    assert n == 1536 and len(m) == 1536 + 240 + 96
+    assert m.counts() == {"yes": 272, "no": 1384, "unsure": 216}
 
 
 def test_marks_checksums():
