@@ -366,3 +366,27 @@ def run_evaluate(original: str | Generator, erased: str | Generator, out: Path, 
         write_report(tmp, g, g_new, summary, ev.to_dict(), ev.guards, history, z_feat, z_clean, z_eval,
                      pres.worst(8))
     return ev
+
+
+def clean_of_all(generator: Generator, labellers: list[Labeller], z_labs: list[torch.Tensor], ys: list[torch.Tensor],
+                 directions: list) -> torch.Tensor:
+    """Latents labelled free of every feature of a several-feature erase: each feature's labelled "no"
+    latents that no other feature claims (its labeller, when it labels any latent, else its direction:
+    proj < t), interleaved feature by feature so the first few hold some of each."""
+    parts = []
+    for i, (z, y) in enumerate(zip(z_labs, ys)):
+        zc = z[y == 0]
+        for j, (lab, d) in enumerate(zip(labellers, directions)):
+            if j == i or len(zc) == 0:
+                continue
+            if lab.labels_only_known_latents:
+                zc = zc[(d.project(zc) < d.threshold).cpu()]
+            else:
+                s = lab.score(generator, zc)
+                zc = zc[~torch.isnan(s) & (s < lab.threshold)]
+        parts.append(zc)
+    n = max(len(p) for p in parts)
+    order = [p[k : k + 1] for k in range(n) for p in parts if k < len(p)]
+    if not order:
+        raise EraserError("no labelled latent is free of every feature; label more samples without any of them")
+    return torch.cat(order)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,10 @@ import torch
 from eraser.errors import EraserError
 from eraser.generators import LoadOptions
 from eraser.generators.base import Generator
-from eraser.guards import GuardLimits, as_dicts
+from eraser.guards import GuardLimits
 from eraser.labelling.base import Labeller
 from eraser.labelling.spec import LabellerSpec
+from eraser.report.erase_summary import _as_list, _name, _names, _source_hash
 from eraser.results import CollateralRow, EraseMetrics, EraseResult, FeatureRow
 from eraser.unlearn.settings import EraseSettings
 from eraser.version import __version__
@@ -77,24 +78,6 @@ class EraseRequest:
     audit: bool = False
 
 
-def _name(x: str | LabellerSpec | Generator | Labeller | None) -> str | None:
-    """How provenance and the report name an input: its spec or path, or an in-memory object's name."""
-    if x is None or isinstance(x, str):
-        return x
-    return str(x) if isinstance(x, LabellerSpec) else x.name
-
-
-def _as_list(x) -> list:
-    """A request's labeller or classifier field as a list (None: empty)."""
-    return list(x) if isinstance(x, (list, tuple)) else ([] if x is None else [x])
-
-
-def _names(x):
-    """``_name`` of a field that may be a list: a list of one is named as its one item (as before lists existed)."""
-    items = _as_list(x)
-    return _name(items[0]) if len(items) == 1 else (None if not items else [_name(i) for i in items])
-
-
 def match_classifiers(features: list[str], classifiers: list[Labeller]) -> tuple[list[Labeller | None], list[Labeller]]:
     """Each erased feature's measuring classifier (None without one) and the collateral classifiers (their
     feature is not erased). Matched by ``Labeller.feature``; one feature and one classifier: that classifier."""
@@ -111,21 +94,6 @@ def match_classifiers(features: list[str], classifiers: list[Labeller]) -> tuple
         log.warning(f"no --feature-classifier measures {', '.join(map(repr, missing))} (classifiers measure "
                     f"{', '.join(map(repr, by))}); its rate is not measured")
     return [by.get(f) for f in features], [c for c in classifiers if c.feature not in features]
-
-
-def _source_hash(source: str | Generator) -> str | None:
-    from eraser import registry
-    from eraser.generators.checkpoint import WEIGHTS
-    from eraser.io import sha256_file
-
-    if not isinstance(source, str):
-        return None  # in memory: nothing on disk to point at
-    shipped = registry.resolve(source, "generator")
-    path = shipped / WEIGHTS if shipped else Path(source)
-    if path.is_dir():
-        files = sorted(path.glob("*.safetensors"))
-        path = files[0] if files else path
-    return sha256_file(path) if path.is_file() else None
 
 
 def _check_out(req: EraseRequest, specs: list[LabellerSpec | None]) -> Path:
@@ -178,114 +146,6 @@ def method_record(settings: EraseSettings, fit, mining: list[dict[str, float]]) 
     return rec
 
 
-def labels_made_by(spec: LabellerSpec | None, labeller: Labeller) -> str:
-    """Who or what made the labels, in words: the shipped marks say they were made by automated AI
-    annotators; a marks file's own ``made_by`` is quoted; other labellers are automatic."""
-    if spec is None:
-        return f"{labeller.name} (a labeller object in memory)"
-    if spec.kind == "marks":
-        from eraser.io import read_json, sha256_file
-
-        path = Path(spec.arg)
-        doc = read_json(path, "marks file")
-        if isinstance(doc, dict) and isinstance(doc.get("made_by"), str):
-            return doc["made_by"]
-        sums = Path(__file__).resolve().parents[1] / "assets" / "marks" / "SHA256SUMS"
-        if sums.is_file() and path.is_file() and sha256_file(path) in sums.read_text().split():
-            return "automated AI annotators, not people (the shipped marks; see assets/marks/README.md)"
-        return "unknown (the marks file does not say who made them)"
-    if spec.kind == "clip":
-        return "CLIP zero-shot scores (automatic)"
-    if spec.kind == "probe":
-        return "a probe classifier (automatic)"
-    return f"the {spec.kind} labeller (automatic)"
-
-
-def reproduce_command(req: EraseRequest, spec: LabellerSpec | list[LabellerSpec | None] | None) -> str | None:
-    """An ``eraser erase`` command line that runs this request again (None when an input is an object in
-    memory); options at their defaults are left out."""
-    import shlex
-
-    from eraser.unlearn.settings import EraseSettings
-
-    specs = spec if isinstance(spec, list) else [spec]
-    clfs = _as_list(req.feature_classifier)
-    if not isinstance(req.generator, str) or any(s is None for s in specs) or not all(isinstance(c, str) for c in clfs):
-        return None
-    args = ["eraser", "erase", "-g", req.generator]
-    for s_ in specs:
-        args += ["-l", str(s_)]
-    for c in clfs:
-        args += ["--feature-classifier", c]
-    defaults = EraseSettings(method=req.settings.method)
-    flags = {"method": "--method", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "alpha": "--alpha",
-             "margin": "--margin", "feature_fraction": "--feature-fraction", "band": "--band", "depth": "--depth",
-             "coverage": "--coverage", "mine_every": "--mine-every", "seed": "--seed"}
-    for key, flag in flags.items():
-        v = getattr(req.settings, key)
-        if key in ("method", "steps") or v != getattr(defaults, key):
-            args += [flag, f"{v:g}" if isinstance(v, float) else str(v)]
-    base = EraseRequest(req.generator, req.labeller, req.out)
-    for key, flag in {"direction_method": "--direction", "n_label": "--n-label", "n_eval": "--n-eval",
-                      "fid_samples": "--fid-samples", "guard_every": "--guard-every", "device": "--device"}.items():
-        if getattr(req, key) != getattr(base, key):
-            args += [flag, str(getattr(req, key))]
-    for f in fields(GuardLimits):
-        v = getattr(req.limits, f.name)
-        if v != f.default:
-            args += ["--guard", f"{f.name}={v:g}"]
-    lo = req.load_options
-    for key, flag in {"module_class": "--class", "state_dict_key": "--state-dict-key"}.items():
-        if getattr(lo, key, None):
-            args += [flag, str(getattr(lo, key))]
-    if getattr(lo, "init_args", None):
-        import json
-
-        args += ["--init-args", json.dumps(lo.init_args)]
-    if getattr(lo, "latent_shape", None):
-        args += ["--latent-shape", ",".join(map(str, lo.latent_shape))]
-    args += [f for f in ("--trust-pickle", "--trust-code") if getattr(lo, f[2:].replace("-", "_"), False)]
-    if req.audit:
-        args.append("--audit")
-    args += ["--out", str(req.out)]
-    return shlex.join(args)
-
-
-def report_summary(req: EraseRequest, specs: list[LabellerSpec | None], labellers: list[Labeller],
-                   metrics: EraseMetrics, results: list, counts: list[tuple[int, int, int]]):
-    """The report's summary (``eraser.report.summary``) of this erase: a row per feature, cost, provenance."""
-    import datetime
-    import platform
-
-    from eraser.report.summary import Cost, FeatureSummary, ReportSummary
-
-    several = len(labellers) > 1
-    rows = []
-    for i, (spec, labeller, c) in enumerate(zip(specs, labellers, counts)):
-        name = f"feature_rate[{labeller.feature}]" if several else "feature_rate"
-        guard = next((r for r in results if r.name == name), None)
-        rates = metrics.features[i].rates if several else metrics.feature_rate
-        rows.append(FeatureSummary.from_rates(
-            labeller.feature, rates, guard, labeller=_name(spec or labeller),
-            labels=dict(zip(("yes", "no", "unsure"), c)), labels_by=labels_made_by(spec, labeller)))
-    feature_names = ", ".join(lab.feature for lab in labellers)
-    device = req.device
-    if device.startswith("cuda") and torch.cuda.is_available():
-        device += f" ({torch.cuda.get_device_name(torch.device(device))})"
-    elif device == "cpu":
-        device += f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return ReportSummary(
-        kind="erase", title=f"Erase of {feature_names} from {_name(req.generator)}", generator=_name(req.generator),
-        erased=str(req.out), verdict=metrics.verdict, features=rows,
-        cost=Cost.from_metrics(metrics.preservation, metrics.distribution, metrics.timings_s.get("total")),
-        guards=as_dicts(results), method=metrics.method, kept_step=metrics.kept_step, audit=metrics.audit,
-        settings=asdict(req.settings), guard_limits=asdict(req.limits), command=reproduce_command(req, list(specs)),
-        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), device=device,
-        eraser_version=__version__, weights_sha256={"original": _source_hash(req.generator), "erased": None},
-        out=str(req.out), feature_classifier=_name(req.feature_classifier) if not isinstance(req.feature_classifier, list)
-        else ", ".join(_names(req.feature_classifier)))
-
-
 def run_erase(req: EraseRequest) -> EraseResult:
     """Run the whole erase and write ``OUT`` (the checkpoint and ``OUT/report/``; only the report when the
     guards fail); return the result, whose ``verdict`` is ``"fail"`` when no state passes the guards.
@@ -293,11 +153,19 @@ def run_erase(req: EraseRequest) -> EraseResult:
     Raises ``EraserError`` (one line) only when the erase cannot run. The input generator is never modified.
     """
     from eraser.direction import estimate_direction
-    from eraser.evaluation import clean_judge, clean_judge_all, distribution_metrics, evaluate_erase, feature_rates
+    from eraser.evaluation import (
+        clean_judge,
+        clean_judge_all,
+        clean_of_all,
+        distribution_metrics,
+        evaluate_erase,
+        feature_rates,
+    )
     from eraser.generators import load_generator
     from eraser.generators.checkpoint import WEIGHTS, write_checkpoint_files
     from eraser.guards import check, failures_line, verdict
     from eraser.io import atomic_dir, sha256_file, write_json
+    from eraser.report.erase_summary import report_summary
     from eraser.report.write import write_report
     from eraser.resume import resume_key
     from eraser.unlearn.loop import finetune
@@ -474,27 +342,3 @@ def run_erase(req: EraseRequest) -> EraseResult:
         failure = f"guards failed, so no checkpoint was written (report in {req.out / 'report'}): {why}"
     return EraseResult(metrics.verdict, metrics, results, req.out, req.out if passed else None, req.out / "report",
                        timings, g_new, failure)
-
-
-def clean_of_all(generator: Generator, labellers: list[Labeller], z_labs: list[torch.Tensor], ys: list[torch.Tensor],
-                 directions: list) -> torch.Tensor:
-    """Latents labelled free of every feature of a several-feature erase: each feature's labelled "no"
-    latents that no other feature claims (its labeller, when it labels any latent, else its direction:
-    proj < t), interleaved feature by feature so the first few hold some of each."""
-    parts = []
-    for i, (z, y) in enumerate(zip(z_labs, ys)):
-        zc = z[y == 0]
-        for j, (lab, d) in enumerate(zip(labellers, directions)):
-            if j == i or len(zc) == 0:
-                continue
-            if lab.labels_only_known_latents:
-                zc = zc[(d.project(zc) < d.threshold).cpu()]
-            else:
-                s = lab.score(generator, zc)
-                zc = zc[~torch.isnan(s) & (s < lab.threshold)]
-        parts.append(zc)
-    n = max(len(p) for p in parts)
-    order = [p[k : k + 1] for k in range(n) for p in parts if k < len(p)]
-    if not order:
-        raise EraserError("no labelled latent is free of every feature; label more samples without any of them")
-    return torch.cat(order)

@@ -126,7 +126,7 @@ def test_shipped_marks_say_who_made_them():
     from pathlib import Path
 
     from eraser.labelling.spec import LabellerSpec
-    from eraser.pipeline import labels_made_by
+    from eraser.report.erase_summary import labels_made_by
 
     root = Path(__file__).resolve().parents[1]
     spec = LabellerSpec.parse(f"marks:{root / 'assets/marks/digiface-eyeglasses.json'}")
