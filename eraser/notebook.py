@@ -91,6 +91,27 @@ def default_embedder(size: int = DEFAULT_EMBED_SIZE, device: str = "cpu"):
 # -- generator ----------------------------------------------------------------------------------
 
 
+def shipped_classifier(generator: str, feature: str) -> str | None:
+    """The shipped measuring classifier of ``feature`` on the shipped ``generator`` (its config's
+    ``feature`` and its provenance's ``generator``), or None: then the erase is "not measured" unless
+    you name one (e.g. a probe trained on your marks, ``eraser probe train``)."""
+    from eraser import registry
+    from eraser.io import read_json
+
+    for name in registry.names("classifier"):
+        folder = registry.resolve(name, "classifier")
+        try:
+            config = read_json(folder / "config.json", "classifier config")
+            prov = read_json(folder / "provenance.json", "classifier provenance")
+        except EraserError:
+            continue
+        source = prov.get("source") if isinstance(prov, dict) else None
+        made_for = source.get("generator") if isinstance(source, dict) else None
+        if isinstance(config, dict) and config.get("feature") == feature and made_for == generator:
+            return name
+    return None
+
+
 class GeneratorPicker:
     """A dropdown of the shipped generators plus a path box for a local one; ``load()`` loads the choice."""
 
@@ -1015,8 +1036,15 @@ def show_outcome(outcome: EraseOutcome) -> None:
     """Verdict, headline numbers, guard table and the report's before/after grid, inline."""
     from IPython.display import HTML, Image
 
-    colour = "#e6f4ea" if outcome.passed else "#fce8e6"
-    parts = [f'<div style="background:{colour};padding:6px 10px">{html.escape(outcome.message)}</div>']
+    measured = outcome.metrics is not None and outcome_summary(outcome)["feature_rate_after"] is not None
+    message = outcome.message
+    if outcome.passed and not measured:  # amber, as the report's badge: nothing counted the feature
+        colour = "#fef7e0"
+        message += ("; NOT MEASURED: no measuring classifier counted the feature, so the guards that passed "
+                    "say nothing about how much of it is gone (set FEATURE_CLASSIFIER)")
+    else:
+        colour = "#e6f4ea" if outcome.passed else "#fce8e6"
+    parts = [f'<div style="background:{colour};padding:6px 10px">{html.escape(message)}</div>']
     if outcome.metrics is not None:
         s = outcome_summary(outcome)
 

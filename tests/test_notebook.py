@@ -461,3 +461,14 @@ def test_notebook_runs_headless(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(original.module.state_dict().values(),
                                                       erased.module.state_dict().values()))
     assert "Saved checkpoint" in _outputs_text(cells["checkpoint"])
+
+
+def test_the_measuring_classifier_follows_the_feature_and_the_generator():
+    """The notebook's FEATURE_CLASSIFIER = "auto" picks the shipped classifier of that feature made for that
+    generator, and none otherwise (the erase is then "not measured", never measured by the wrong feature)."""
+    from eraser.notebook import shipped_classifier
+
+    assert shipped_classifier("digiface-dcgan64", "eyeglasses") == "digiface-eyeglasses-clf"
+    assert shipped_classifier("digiface-dcgan64", "smile") is None
+    assert shipped_classifier("faces-vae64", "eyeglasses") is None  # trained on the DCGAN's samples
+    assert shipped_classifier("my-gan", "eyeglasses") is None
