@@ -154,3 +154,25 @@ def test_shipped_reference_statistics_match_their_provenance_and_the_shipped_mod
             meta = json.loads(f.metadata()["meta"])
             assert f.get_tensor("features").shape == (e["n_per_set"], 2048)
         assert meta["floor"] == e["floor"]
+
+
+HEADWEAR = ROOT / "assets" / "marks" / "digiface-headwear.json"
+
+
+def test_shipped_headwear_classifier_heldout_numbers():
+    """digiface-headwear-clf's held-out AUC (>= 0.95, issue 19), recomputed with sklearn on the headwear marks it
+    never trained on (id % 5 == 0, unsure dropped), equals what its provenance records; weights match their sha256."""
+    m = load_marks(HEADWEAR)
+    rows = [i for i, (ident, lab) in enumerate(zip(m.ids, m.labels)) if ident % 5 == 0 and lab != "unsure"]
+    y = np.array([m.labels[i] == "yes" for i in rows])
+    d = pretrained_root() / "digiface-headwear-clf"
+    prov = json.loads((d / "provenance.json").read_text())
+    assert prov["source"]["marks_sha256"] == hashlib.sha256(HEADWEAR.read_bytes()).hexdigest()
+    assert prov["weights_sha256"] == hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
+    assert prov["evaluation"]["heldout"]["n"] == len(rows) and prov["evaluation"]["heldout"]["yes"] == int(y.sum())
+    clf = make_labeller("probe:digiface-headwear-clf")
+    scores = clf.score(load_generator("digiface-dcgan64"), m.z[rows]).numpy()
+    auc = roc_auc_score(y, scores)
+    assert auc >= 0.95
+    assert prov["evaluation"]["heldout_auc"] == pytest.approx(auc, abs=1e-4)
+    assert clf.threshold == prov["evaluation"]["heldout_at_threshold"]["threshold"]

@@ -65,7 +65,7 @@ def labels_made_by(spec: LabellerSpec | None, labeller: Labeller) -> str:
         doc = read_json(path, "marks file")
         if isinstance(doc, dict) and isinstance(doc.get("made_by"), str):
             return doc["made_by"]
-        sums = Path(__file__).resolve().parents[1] / "assets" / "marks" / "SHA256SUMS"
+        sums = Path(__file__).resolve().parents[2] / "assets" / "marks" / "SHA256SUMS"  # the source checkout
         if sums.is_file() and path.is_file() and sha256_file(path) in sums.read_text().split():
             return "automated AI annotators, not people (the shipped marks; see assets/marks/README.md)"
         return "unknown (the marks file does not say who made them)"
