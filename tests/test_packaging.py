@@ -130,8 +130,10 @@ def test_built_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
     assert all(Path(w).is_relative_to(site) for w in where), where  # the wheel's copy, not the sources
     shipped = {p.name for p in (ROOT / "pretrained").iterdir() if (p / "config.json").is_file()}
     for name in shipped:  # every shipped file is in the wheel
-        for f in (ROOT / "pretrained" / name).iterdir():
-            assert (site / "eraser" / "pretrained" / name / f.name).read_bytes() == f.read_bytes(), f
+        for f in (ROOT / "pretrained" / name).rglob("*"):  # also the shipped statistics under cache/
+            if f.is_file() and "__pycache__" not in f.parts:
+                rel = f.relative_to(ROOT / "pretrained")
+                assert (site / "eraser" / "pretrained" / rel).read_bytes() == f.read_bytes(), f
 
     eraser = str(fresh / "bin" / "eraser")
     listing = _run([eraser, "models"], work, env).stdout
