@@ -61,11 +61,10 @@ def main(argv: list[str] | None = None) -> None:
            "relative_difference": round((hi - lo) / lo, 4), "goal": "< 0.20", "machine": machine(),
            "command": "python benchmarks/evaluate_memory.py " + " ".join(argv or sys.argv[1:])}
     if args.out:
-        from eraser.io import atomic_path
+        from eraser.io import write_json
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out, ".json") as tmp_out:
-            tmp_out.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.out, doc)
     print(json.dumps({k: v for k, v in doc.items() if k != "machine"}, indent=2))
 
 

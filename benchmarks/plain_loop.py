@@ -120,11 +120,10 @@ def main(argv: list[str] | None = None) -> None:
            "paper_over_plain_per_sample": round(results["eraser_paper"]["ms_per_sample"] / results["plain"]["ms_per_sample"], 3),
            "machine": machine(), "command": "python benchmarks/plain_loop.py " + " ".join(argv or sys.argv[1:])}
     if args.out:
-        from eraser.io import atomic_path
+        from eraser.io import write_json
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(args.out, ".json") as tmp:
-            tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(args.out, doc)
     print(json.dumps({k: v for k, v in doc.items() if k != "machine"}, indent=2))
 
 
